@@ -1,0 +1,3 @@
+"""synaptax: crossbar arrays of emerging synaptic devices in JAX."""
+
+__version__ = "0.1.0"
