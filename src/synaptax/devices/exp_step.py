@@ -1,0 +1,93 @@
+"""Exponential nonlinear update with separate potentiation and depression nonlinearity.
+
+The NeuroSim form [pub: Chen et al., IEEE TCAD 37, 3067 (2018); device-physics.md §E]::
+
+    G(P) = B·(1 − e^(−P/A)) + g_min,   B = (g_max − g_min)/(1 − e^(−P_max/A))
+
+for the potentiation branch, ``P ∈ [0, P_max]`` the pulse number and ``P_max = levels``.
+An update inverts ``G`` to the cell's present pulse number, adds ``n`` and evaluates
+again, which in normalised form ``x = (G − g_min)/(g_max − g_min)`` is the closed form
+
+    x ← x·e^(−n/A) + (1 − e^(−n/A))/D,   D = 1 − e^(−P_max/A).
+
+Depression mirrors it from ``g_max`` with its own ``A``.
+
+Nonlinearity labels: NeuroSim characterises devices by a label ``NL`` per direction; we
+map it to ``A = P_max/|NL|`` ([derived]: the form used by NeuroSim's Python ports,
+``G = g_min + span·(1 − e^(−NL·P/P_max))/(1 − e^(−NL))``; NeuroSim's C++ fits ``A`` from
+``NL`` through its own table, so our curves for a given label are close to, not identical
+with, NeuroSim's).  ``NL = 0`` is a linear device.
+"""
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from .._checks import check_nonnegative, check_positive
+from .pulsed import AbstractPulsedDevice
+from .variability import Variability
+
+
+def _exp_branch(x, n, rate, p_max):
+    """Normalised conductance after ``n`` pulses along ``x(P) = (1 − e^(−rP))/(1 − e^(−r·P_max))``."""
+    small = rate < 1e-9
+    r = jnp.where(small, 1.0, rate)
+    decay = jnp.exp(-n * r)
+    d = -jnp.expm1(-p_max * r)
+    nonlinear = x * decay - jnp.expm1(-n * r) / d
+    return jnp.where(small, x + n / p_max, nonlinear)
+
+
+class ExpStepDevice(AbstractPulsedDevice):
+    """NeuroSim's exponential nonlinear device (see module docstring for the law).
+
+    Attributes:
+        levels: number of pulses ``P_max`` that take the cell across its whole range.
+        nl_up, nl_down: nonlinearity labels of potentiation and depression (their sign is
+            ignored: NeuroSim labels depression negative by convention).
+        g_min, g_max, variability, pulse_voltage, pulse_width: see
+            :class:`~synaptax.devices.pulsed.AbstractPulsedDevice`.
+
+    The inherited ``step`` is derived: ``(g_max − g_min)/levels`` (the mean step).
+    Device-to-device step spread scales the cell's pulse count: a cell with a 10 % larger
+    step moves as if it got 10 % more pulses.
+    """
+
+    g_min: float
+    g_max: float
+    step: float
+    asymmetry: float
+    variability: Variability
+    pulse_voltage: float
+    pulse_width: float
+    levels: float
+    nl_up: float
+    nl_down: float
+
+    def __init__(self, *, levels: float = 100, nl_up: float = 1.0, nl_down: float = 1.0,
+                 g_min: float = 0.1e-6, g_max: float = 1.0e-6, asymmetry: float = 0.0,
+                 variability: Variability = Variability(), pulse_voltage: float = 1.0,
+                 pulse_width: float = 1e-9):
+        check_positive("levels", levels)
+        self.levels = levels
+        self.nl_up = nl_up
+        self.nl_down = nl_down
+        self.g_min = g_min
+        self.g_max = g_max
+        self.step = (g_max - g_min) / levels
+        self.asymmetry = asymmetry
+        self.variability = variability
+        self.pulse_voltage = pulse_voltage
+        self.pulse_width = pulse_width
+
+    def __check_init__(self):
+        self._check_common()
+        check_nonnegative("|nl_up|", abs(self.nl_up))
+        check_nonnegative("|nl_down|", abs(self.nl_down))
+
+    def _potentiate(self, x, n, step, span):
+        n_eff = n * step * self.levels
+        return _exp_branch(x, n_eff, jnp.abs(self.nl_up) / self.levels, self.levels)
+
+    def _depress(self, x, n, step, span):
+        n_eff = n * step * self.levels
+        return 1.0 - _exp_branch(1.0 - x, n_eff, jnp.abs(self.nl_down) / self.levels, self.levels)

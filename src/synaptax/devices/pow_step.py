@@ -1,0 +1,62 @@
+"""Power-law step device: the step follows a power of the distance to the bound."""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from .._checks import check_nonnegative
+from .pulsed import AbstractPulsedDevice
+from .variability import Variability
+
+
+class PowStepDevice(AbstractPulsedDevice):
+    """Power step (after aihwkit's ``PowStepDevice``).
+
+    Update law, per pulse, on ``x = (G − g_min)/(g_max − g_min)``::
+
+        potentiation: ΔG = +step_up  ·(2·(1 − x))^γ_up
+        depression:   ΔG = −step_down·(2·x)^γ_down
+
+    so ``step`` is the step at mid-range and the step vanishes at the bound it moves to.
+    No closed form exists for ``n`` pulses, so pulses are applied one at a time (exactly),
+    in a loop of ``ceil(max n)`` iterations over the array; a fractional count applies the
+    fraction of one step last.
+
+    Attributes:
+        gamma_up, gamma_down: exponents ``γ ≥ 0`` (dimensionless).
+    """
+
+    g_min: float = 0.1e-6
+    g_max: float = 1.0e-6
+    step: float = 1e-9
+    asymmetry: float = 0.0
+    variability: Variability = Variability()
+    pulse_voltage: float = 1.0
+    pulse_width: float = 1e-9
+    gamma_up: float = 1.0
+    gamma_down: float = 1.0
+
+    def __check_init__(self):
+        self._check_common()
+        check_nonnegative("gamma_up", self.gamma_up)
+        check_nonnegative("gamma_down", self.gamma_down)
+
+    def _loop(self, x, n, rate):
+        def cond(carry):
+            _, remaining = carry
+            return jnp.any(remaining > 0)
+
+        def body(carry):
+            x, remaining = carry
+            frac = jnp.clip(remaining, 0.0, 1.0)
+            x = jnp.clip(x + frac * rate(x), 0.0, 1.0)
+            return x, remaining - frac
+
+        x, _ = jax.lax.while_loop(cond, body, (x, n))
+        return x
+
+    def _potentiate(self, x, n, step, span):
+        return self._loop(x, n, lambda x: step * (2.0 * (1.0 - x)) ** self.gamma_up)
+
+    def _depress(self, x, n, step, span):
+        return self._loop(x, n, lambda x: -step * (2.0 * x) ** self.gamma_down)

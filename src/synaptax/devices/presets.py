@@ -1,0 +1,117 @@
+"""Device presets: plain factory functions returning configured device models.
+
+Each preset cites its source and tags its numbers: [pub] from a named publication,
+[derived] computed from tagged numbers, [assumed] a value we chose where the source gives
+none (replace it when better data appear).
+"""
+from __future__ import annotations
+
+from .constant_step import ConstantStepDevice
+from .exp_step import ExpStepDevice
+from .linear_step import SoftBoundsDevice
+from .variability import Variability
+
+
+def idealized(*, levels: int = 1000) -> ConstantStepDevice:
+    """Idealised many-state symmetric device: ``levels`` equal steps, no variability.
+
+    The Gokmen & Vlasov requirement of ≈1000 states over the range [pub: Front. Neurosci.
+    10, 333 (2016); device-physics.md §E]; 0.1–1 µS range, 1 V, 1 ns pulses [assumed].
+    """
+    g_min, g_max = 0.1e-6, 1.0e-6
+    return ConstantStepDevice(g_min=g_min, g_max=g_max, step=(g_max - g_min) / levels,
+                              pulse_voltage=1.0, pulse_width=1e-9)
+
+
+def gokmen_vlasov() -> ConstantStepDevice:
+    """The Gokmen & Vlasov (2016) resistive processing unit specification [pub].
+
+    ``Δw_min = 0.001`` of a ±0.6 weight range (≈1200 states), device-to-device spread of
+    the step 30 %, cycle-to-cycle 30 %, up/down asymmetry spread 2 %, bounds spread 30 %
+    [pub: device-physics.md §E].  0.1–1 µS, 1 V, 1 ns pulses [assumed].
+    """
+    g_min, g_max = 0.1e-6, 1.0e-6
+    span = g_max - g_min
+    return ConstantStepDevice(
+        g_min=g_min, g_max=g_max, step=0.001 / 1.2 * span,
+        variability=Variability(d2d_step=0.3, c2c=0.3, d2d_asymmetry=0.02, d2d_bounds=0.3),
+        pulse_voltage=1.0, pulse_width=1e-9)
+
+
+def reram_soft_bounds(*, d2d: float = 0.3) -> SoftBoundsDevice:
+    """Soft-bounds ReRAM-like device (aihwkit's ``ReRamSBPreset`` in spirit).
+
+    Soft bounds with ≈1000 steps at mid-range, device-to-device spread ``d2d`` of the step
+    and bounds (default 30 %), up/down asymmetry spread 10 %, cycle-to-cycle noise 30 % of
+    a step, read noise 1 % [assumed, after aihwkit's ReRAM-SB preset: Gong et al., Nat.
+    Commun. 9, 2102 (2018) pub].  1–10 µS, 1.5 V, 10 ns write pulses [assumed].
+    """
+    g_min, g_max = 1e-6, 10e-6
+    return SoftBoundsDevice(
+        g_min=g_min, g_max=g_max, step=(g_max - g_min) / 1000,
+        variability=Variability(d2d_step=d2d, d2d_bounds=d2d, d2d_asymmetry=0.1, c2c=0.3, read_noise=0.01),
+        pulse_voltage=1.5, pulse_width=10e-9)
+
+
+def _neurosim(levels, nl_up, nl_down, c2c, on_off):
+    g_max = 1e-6  # [assumed] absolute scale; NeuroSim benchmarks quote on/off ratios
+    return ExpStepDevice(levels=levels, nl_up=nl_up, nl_down=nl_down, g_min=g_max / on_off, g_max=g_max,
+                         variability=Variability(c2c_range=c2c), pulse_voltage=1.0, pulse_width=1e-6)
+
+
+def ag_asi() -> ExpStepDevice:
+    """Ag:a-Si synapse, NeuroSim benchmark: 97 levels, NL 2.4/−4.88, C2C 3.5 % of range
+    [pub: device-physics.md §E, after Jo et al., Nano Lett. 10, 1297 (2010)].
+    On/off ratio 12.5 [pub: NeuroSim+ device table, recalled; verify], 1 µS maximum,
+    1 V × 1 µs pulses [assumed]."""
+    return _neurosim(97, 2.4, -4.88, 0.035, 12.5)
+
+
+def taox_hfox() -> ExpStepDevice:
+    """TaOx/HfOx synapse, NeuroSim benchmark: 128 levels, NL 0.04/−0.63, C2C 3.7 % of range
+    [pub: device-physics.md §E, after Wu et al., VLSI 2017].  On/off 10 [pub, recalled;
+    verify], 1 µS maximum, 1 V × 1 µs pulses [assumed]."""
+    return _neurosim(128, 0.04, -0.63, 0.037, 10.0)
+
+
+def pcmo() -> ExpStepDevice:
+    """PCMO synapse, NeuroSim benchmark: 50 levels, NL 3.68/−6.76, C2C < 1 % (0.5 % used)
+    [pub: device-physics.md §E, after Park et al., IEDM 2013].  On/off 6.84 [pub, recalled;
+    verify], 1 µS maximum, 1 V × 1 µs pulses [assumed]."""
+    return _neurosim(50, 3.68, -6.76, 0.005, 6.84)
+
+
+def alox_hfo2() -> ExpStepDevice:
+    """AlOx/HfO2 synapse, NeuroSim benchmark: 40 levels, NL 1.94/−0.61, C2C 5 % of range
+    [pub: device-physics.md §E, after Woo et al., EDL 2016].  On/off 4.43 [pub, recalled;
+    verify], 1 µS maximum, 1 V × 1 µs pulses [assumed]."""
+    return _neurosim(40, 1.94, -0.61, 0.05, 4.43)
+
+
+def epiram() -> ExpStepDevice:
+    """EpiRAM synapse, NeuroSim benchmark: 64 levels, NL 0.5/−0.5, C2C 2 % of range
+    [pub: device-physics.md §E, after Choi et al., Nat. Mater. 17, 335 (2018)].  On/off 50.2
+    [pub, recalled; verify], 1 µS maximum, 1 V × 1 µs pulses [assumed]."""
+    return _neurosim(64, 0.5, -0.5, 0.02, 50.2)
+
+
+#: Name → factory of every preset (the CLI's ``--device`` choices come from here).
+PRESETS = {
+    "ideal": idealized,
+    "gokmen-vlasov": gokmen_vlasov,
+    "reram-sb": reram_soft_bounds,
+    "ag-asi": ag_asi,
+    "taox-hfox": taox_hfox,
+    "pcmo": pcmo,
+    "alox-hfo2": alox_hfo2,
+    "epiram": epiram,
+}
+
+
+def get_preset(name: str):
+    """The preset device called ``name``; ``ValueError`` listing the valid names otherwise."""
+    try:
+        factory = PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown device {name!r}; valid names: {', '.join(sorted(PRESETS))}") from None
+    return factory()
