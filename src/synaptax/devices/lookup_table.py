@@ -153,7 +153,9 @@ class LookupTableDevice(AbstractPulsedDevice):
     def _along(self, trajectory, x, n_eff):
         k = jnp.arange(trajectory.shape[0], dtype=x.dtype)
         p = jnp.interp(x, trajectory.astype(x.dtype), k)
-        return jnp.interp(p + n_eff, k, trajectory.astype(x.dtype))
+        # a cell beyond the trajectory's end (where the measured step vanishes) stays put
+        # rather than being pulled back to the end point
+        return jnp.maximum(jnp.interp(p + n_eff, k, trajectory.astype(x.dtype)), x)
 
     def _n_eff(self, n, step):
         return n * step * (self.g_max - self.g_min) / self.step

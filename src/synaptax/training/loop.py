@@ -1,0 +1,315 @@
+"""The training loop behind ``synaptax train``: data, epochs, evaluation, energy, checkpoints.
+
+A run folder holds ``config.json``, ``checkpoint.eqx`` (+ ``.json`` metadata, written after
+every epoch, atomically), ``report.json`` and the plots.  ``resume=True`` continues from
+the last finished epoch of a run folder made with the same configuration.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..arrays import Crossbar
+from ..circuits.converters import ADC, DAC
+from ..devices import PRESETS, get_preset
+from .algorithms import ALGORITHMS, Algorithm, build_optimizer
+from .datasets import Dataset, load_mnist
+from .io import atomic_write_json, load_checkpoint, save_checkpoint
+from .layers import ACTIVATIONS
+from .network import AnalogMLP, FloatMLP
+
+
+class TrainingError(RuntimeError):
+    """A training run stopped (bad configuration, NaN loss, unusable run folder)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Configuration of a training run (all SI units).
+
+    Attributes:
+        device: device preset name (see ``synaptax.devices.PRESETS``); ignored by ``float``.
+        algorithm: ``analog-sgd``, ``mixed-precision`` or ``float``.
+        hidden: hidden layer sizes (784-…-10).
+        activation: hidden activation.
+        epochs, batch_size, learning_rate, optimizer, schedule, seed: as usual.
+        bit_length: coincidence pulse slots (analog SGD).
+        rest_time: time [s] devices evolve between updates.
+        dac_bits, adc_bits: converter resolutions (0 for ideal converters).
+        w_max: weight of a full-range conductance difference.
+        max_tile: largest tile (rows = cols).
+        ir_drop: exact IR-drop solve in every MVM; r_wire: wire resistance per segment [Ω].
+        train_samples, test_samples: use only the first N (0: all).
+        data_dir: folder with the standard MNIST files (None: bundled subsets).
+    """
+
+    device: str = "ideal"
+    algorithm: str = "analog-sgd"
+    hidden: tuple[int, ...] = (100,)
+    activation: str = "sigmoid"
+    epochs: int = 15
+    batch_size: int = 16
+    learning_rate: float = 0.5
+    optimizer: str = "sgd"
+    schedule: str = "constant"
+    seed: int = 0
+    bit_length: int = 31
+    rest_time: float = 0.0
+    dac_bits: int = 7
+    adc_bits: int = 9
+    w_max: float = 1.0
+    max_tile: int = 512
+    ir_drop: bool = False
+    r_wire: float = 1.06
+    train_samples: int = 0
+    test_samples: int = 0
+    data_dir: str | None = None
+
+    def validate(self) -> None:
+        if self.algorithm not in ALGORITHMS:
+            raise TrainingError(f"unknown algorithm {self.algorithm!r}; valid names: {', '.join(ALGORITHMS)}")
+        if self.algorithm != "float" and self.device not in PRESETS:
+            raise TrainingError(f"unknown device {self.device!r}; valid names: {', '.join(sorted(PRESETS))}")
+        if self.activation not in ACTIVATIONS:
+            raise TrainingError(f"unknown activation {self.activation!r}; valid: {', '.join(ACTIVATIONS)}")
+        for name in ("epochs", "batch_size", "bit_length", "max_tile"):
+            if getattr(self, name) < 1:
+                raise TrainingError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("train_samples", "test_samples", "dac_bits", "adc_bits"):
+            if getattr(self, name) < 0:
+                raise TrainingError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if any(b == 1 for b in (self.dac_bits, self.adc_bits)):
+            raise TrainingError("converter bits must be 0 (ideal) or >= 2")
+        if not self.learning_rate > 0 or not math.isfinite(self.learning_rate):
+            raise TrainingError(f"learning_rate must be positive, got {self.learning_rate}")
+        if self.rest_time < 0:
+            raise TrainingError(f"rest_time must be >= 0 s, got {self.rest_time}")
+        if any(h < 1 for h in self.hidden):
+            raise TrainingError(f"hidden layer sizes must be >= 1, got {self.hidden}")
+
+    @property
+    def sizes(self) -> list[int]:
+        return [784, *self.hidden, 10]
+
+
+def build(config: TrainConfig, total_steps: int) -> Algorithm:
+    """The :class:`Algorithm` (model, optimiser, schedule) a configuration describes."""
+    opt, sched = build_optimizer(config.optimizer, config.learning_rate, total_steps=total_steps,
+                                 schedule=config.schedule)
+    sizes = config.sizes
+    if config.algorithm == "float":
+        model = FloatMLP(sizes, key=jax.random.key(config.seed), activation=config.activation)
+    else:
+        device = get_preset(config.device)
+        dac = DAC(bits=config.dac_bits or None)
+        adc = ADC(bits=config.adc_bits or None, saturate=bool(config.adc_bits))
+        crossbars = [Crossbar(device, a, b, w_max=config.w_max, dac=dac, adc=adc,
+                              max_tile_size=(config.max_tile, config.max_tile), ir_drop=config.ir_drop,
+                              r_row=config.r_wire, r_col=config.r_wire)
+                     for a, b in zip(sizes[:-1], sizes[1:])]
+        model = AnalogMLP(crossbars, activation=config.activation)
+    return Algorithm(config.algorithm, model, opt, sched, bit_length=config.bit_length, rest_time=config.rest_time)
+
+
+def _subset(ds: Dataset, n: int, key) -> Dataset:
+    """A random subset of ``n`` samples (the bundled training set is sorted by class, so a
+    prefix would hold only a few classes); the whole set when ``n`` is 0 or too large."""
+    if n <= 0 or n >= len(ds.labels):
+        return ds
+    idx = np.sort(np.asarray(jax.random.permutation(key, len(ds.labels)))[:n])
+    return dataclasses.replace(ds, images=ds.images[idx], labels=ds.labels[idx])
+
+
+@eqx.filter_jit
+def _step(alg, ts, x, y, key):
+    return alg.step(ts, x, y, key=key)
+
+
+@eqx.filter_jit
+def _evaluate(alg, ts, x, y, key):
+    logits = alg.predict(ts, x, key=key)
+    return jnp.sum(jnp.argmax(logits, -1) == y)
+
+
+@eqx.filter_jit
+def _inference_energy(alg, ts, x, key):
+    return alg.inference_energy(ts, x, key=key)
+
+
+def evaluate(alg: Algorithm, ts, data: Dataset, *, key, chunk: int = 1000) -> float:
+    """Test accuracy (fraction) of ``alg``'s model in state ``ts`` on ``data``."""
+    correct = 0
+    for i in range(0, len(data.labels), chunk):
+        correct += int(_evaluate(alg, ts, jnp.asarray(data.images[i:i + chunk]), jnp.asarray(data.labels[i:i + chunk]),
+                                 jax.random.fold_in(key, i)))
+    return correct / len(data.labels)
+
+
+def _shuffled(n: int, key) -> np.ndarray:
+    return np.asarray(jax.random.permutation(key, n))
+
+
+def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
+          progress: Callable[[int, int, int, float], None] | None = None,
+          log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> dict:
+    """Train, evaluating after every epoch; return the report (also written to
+    ``run_dir/report.json``).
+
+    Args:
+        config: the run's configuration.
+        run_dir: run folder (created).  Checkpoints and the report go there.
+        resume: continue from ``run_dir``'s checkpoint (its configuration must match,
+            except for a larger number of epochs; a learning-rate schedule then follows the
+            new total).
+        progress: called as ``progress(epoch, batch, batches, loss)`` after every batch.
+        log: where one-line messages go.
+    """
+    config.validate()
+    run_dir = Path(run_dir)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise TrainingError(f"run folder {str(run_dir)!r} is not writable: {err.strerror or err}") from None
+    config_dict = dataclasses.asdict(config)
+    config_dict["hidden"] = list(config.hidden)
+
+    from .datasets import DatasetError
+
+    try:
+        subset_key = jax.random.key(config.seed + 1_000_003)
+        train_data = _subset(load_mnist(config.data_dir, split="train"), config.train_samples,
+                             jax.random.fold_in(subset_key, 0))
+        test_data = _subset(load_mnist(config.data_dir, split="test"), config.test_samples,
+                            jax.random.fold_in(subset_key, 1))
+    except DatasetError as err:
+        raise TrainingError(f"cannot load the data: {err}") from None
+
+    steps_per_epoch = len(train_data.labels) // config.batch_size
+    if steps_per_epoch < 1:
+        raise TrainingError(f"batch_size {config.batch_size} exceeds the {len(train_data.labels)} training samples")
+    total_steps = steps_per_epoch * config.epochs
+    alg = build(config, total_steps)
+    root = jax.random.key(config.seed)
+    ts = alg.init(key=jax.random.fold_in(root, 0))
+    history: list[dict] = []
+    start_epoch = 0
+    wall_before = 0.0
+    ckpt = run_dir / "checkpoint.eqx"
+    if resume:
+        if not ckpt.exists():
+            raise TrainingError(f"--resume: no checkpoint in {str(run_dir)!r}")
+        ts, meta = load_checkpoint(ckpt, ts)
+        same = {k: v for k, v in config_dict.items() if k != "epochs"}
+        if {k: v for k, v in (meta.get("config") or {}).items() if k != "epochs"} != same:
+            raise TrainingError("--resume: the checkpoint was made with a different configuration; "
+                                f"its configuration: {json.dumps(meta.get('config'))}")
+        start_epoch, history, wall_before = meta["epoch"], meta["history"], meta.get("wall_time_s", 0.0)
+        if start_epoch > config.epochs:
+            raise TrainingError(f"--resume: the checkpoint already has {start_epoch} epochs, more than --epochs "
+                                f"{config.epochs}")
+        log(f"resuming {run_dir} after epoch {start_epoch}")
+    atomic_write_json(run_dir / "config.json", config_dict)
+
+    t0 = time.perf_counter()
+    for epoch in range(start_epoch, config.epochs):
+        order = _shuffled(len(train_data.labels), jax.random.fold_in(root, 10_000 + epoch))
+        sums = np.zeros(6)
+        for b in range(steps_per_epoch):
+            idx = order[b * config.batch_size:(b + 1) * config.batch_size]
+            x = jnp.asarray(train_data.images[idx])
+            y = jnp.asarray(train_data.labels[idx])
+            new_ts, m = _step(alg, ts, x, y, jax.random.fold_in(root, 1 + epoch * steps_per_epoch + b))
+            loss = float(m.loss)
+            if not math.isfinite(loss):
+                raise TrainingError(
+                    f"loss became {loss} at epoch {epoch + 1}, batch {b + 1}; training stopped. "
+                    f"The last good checkpoint (after epoch {epoch}) is kept in {str(run_dir)!r}; "
+                    "try a smaller learning rate.")
+            ts = new_ts
+            sums += np.array([loss, float(m.correct), float(m.write_energy), float(m.read_energy),
+                              float(m.converter_energy), float(m.pulses)])
+            if progress is not None:
+                progress(epoch, b + 1, steps_per_epoch, sums[0] / (b + 1))
+        acc = evaluate(alg, ts, test_data, key=jax.random.fold_in(root, 20_000 + epoch))
+        n_seen = steps_per_epoch * config.batch_size
+        history.append({
+            "epoch": epoch + 1,
+            "train_loss": sums[0] / steps_per_epoch,
+            "train_accuracy": sums[1] / n_seen,
+            "test_accuracy": acc,
+            "energy_per_update_J": float(sums[2:5].sum() / steps_per_epoch),
+            "write_energy_per_update_J": float(sums[2] / steps_per_epoch),
+            "read_energy_per_update_J": float(sums[3] / steps_per_epoch),
+            "converter_energy_per_update_J": float(sums[4] / steps_per_epoch),
+            "pulses_per_update": float(sums[5] / steps_per_epoch),
+        })
+        wall = wall_before + time.perf_counter() - t0
+        save_checkpoint(ckpt, ts, {"epoch": epoch + 1, "history": history, "config": config_dict,
+                                   "wall_time_s": wall})
+        log(f"epoch {epoch + 1}/{config.epochs}: loss {history[-1]['train_loss']:.4f}, "
+            f"test accuracy {100 * acc:.2f} %")
+
+    report = _report(config, config_dict, alg, ts, train_data, test_data, history,
+                     wall_before + time.perf_counter() - t0, root)
+    atomic_write_json(run_dir / "report.json", report)
+    _plots(alg, ts, history, run_dir)
+    return report
+
+
+def _plots(alg, ts, history, run_dir: Path) -> None:
+    from .plots import plot_conductance_histogram, plot_history
+
+    plot_history(history, run_dir / "history.png")
+    if alg.name != "float":
+        conductances = {}
+        for i, (c, s) in enumerate(zip(alg.model.crossbars, ts.states)):
+            gp, gm = c.conductances(s)
+            conductances[f"layer {i + 1} G+"] = np.asarray(gp)
+            if gm is not None:
+                conductances[f"layer {i + 1} G-"] = np.asarray(gm)
+        plot_conductance_histogram(conductances, run_dir / "conductance_histogram.png")
+
+
+def _report(config, config_dict, alg, ts, train_data, test_data, history, wall, root) -> dict:
+    last = history[-1]
+    n_cells = 0
+    if config.algorithm != "float":
+        n_cells = sum(c.in_features * c.out_features * c.devices_per_weight for c in alg.model.crossbars)
+    sample = jnp.asarray(test_data.images[: min(1000, len(test_data.labels))])
+    e_inf = float(_inference_energy(alg, ts, sample, jax.random.fold_in(root, 30_000)))
+    analog = config.algorithm != "float"
+    return {
+        "test_accuracy": last["test_accuracy"],
+        "energy_per_update_J": last["energy_per_update_J"] if analog else None,
+        "energy_per_update_per_cell_J": last["energy_per_update_J"] / n_cells if analog else None,
+        "write_energy_per_update_J": last["write_energy_per_update_J"] if analog else None,
+        "read_energy_per_update_J": last["read_energy_per_update_J"] if analog else None,
+        "converter_energy_per_update_J": last["converter_energy_per_update_J"] if analog else None,
+        "pulses_per_update": last["pulses_per_update"] if analog else None,
+        "energy_per_inference_J": e_inf if analog else None,
+        "device": config.device if analog else "float",
+        "algorithm": config.algorithm,
+        "network": "-".join(str(s) for s in config.sizes),
+        "cells": n_cells,
+        "epochs": config.epochs,
+        "train_samples": len(train_data.labels),
+        "test_samples": len(test_data.labels),
+        "train_data": train_data.source,
+        "wall_time_s": wall,
+        "history": history,
+        "config": config_dict,
+        "backend": jax.default_backend(),
+    }

@@ -1,0 +1,543 @@
+"""Tests of the device models (synaptax.devices).
+
+Every expectation is computed independently of the code under test: per-pulse loops in
+numpy, NeuroSim's G(P) written out, sample statistics compared with the stated law within
+a few σ/√N.
+"""
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from synaptax.devices import (
+    PRESETS,
+    ConstantStepDevice,
+    ExpStepDevice,
+    LinearStepDevice,
+    LookupTableDevice,
+    PowStepDevice,
+    PulseCounts,
+    SoftBoundsDevice,
+    Variability,
+    get_preset,
+)
+
+G_MIN, G_MAX = 0.1e-6, 1.0e-6
+SPAN = G_MAX - G_MIN
+NOISY = Variability(d2d_step=0.2, d2d_asymmetry=0.05, d2d_bounds=0.1, c2c=0.3, c2c_range=0.01)
+FAULTY = Variability(d2d_step=0.2, c2c=0.3, stuck_min=0.2, stuck_max=0.2)
+
+
+def _table(n=21, top_zero=True):
+    """A small synthetic measured table: potentiation steps that shrink towards g_max
+    (to zero there when ``top_zero``), depression steps that shrink towards g_min."""
+    g = np.linspace(G_MIN, G_MAX, n)
+    x = (g - G_MIN) / SPAN
+    up = SPAN / 60 * (1.0 - x) ** 0.8 + (0.0 if top_zero else SPAN / 2000)
+    down = -(SPAN / 80) * (0.1 + x)
+    return g, up, down
+
+
+def _lut(**kw):
+    return LookupTableDevice(*_table(), **kw)
+
+
+def _noise_free(device):
+    return eqx.tree_at(lambda d: d.variability, device, Variability())
+
+
+#: Every device class (default parameters and with variability), every preset.
+DEVICES = {
+    "constant": lambda: ConstantStepDevice(step=SPAN / 200),
+    "constant-faulty": lambda: ConstantStepDevice(step=SPAN / 200, asymmetry=0.1, variability=FAULTY),
+    "linear": lambda: LinearStepDevice(step=SPAN / 200, gamma_up=0.3, gamma_down=0.8),
+    "linear-noisy": lambda: LinearStepDevice(step=SPAN / 200, asymmetry=-0.2, variability=NOISY),
+    "soft-bounds": lambda: SoftBoundsDevice(step=SPAN / 200, asymmetry=0.3),
+    "exp": lambda: ExpStepDevice(levels=60, nl_up=3.0, nl_down=-5.0),
+    "exp-linear-limit": lambda: ExpStepDevice(levels=60, nl_up=0.0, nl_down=0.0, variability=NOISY),
+    "pow": lambda: PowStepDevice(step=SPAN / 200, gamma_up=0.5, gamma_down=2.0),
+    "pow-noisy": lambda: PowStepDevice(step=SPAN / 200, gamma_up=1.5, gamma_down=0.7, variability=FAULTY),
+    "lookup-table": _lut,
+    "lookup-table-noisy": lambda: _lut(variability=NOISY),
+    **{f"preset-{name}": factory for name, factory in PRESETS.items()},
+}
+
+_STEP = eqx.filter_jit(lambda dev, state, pulses, key: dev.apply_pulses(state, pulses, key=key))
+_INIT = {}
+
+
+def _device(name):
+    if name not in _INIT:
+        _INIT[name] = DEVICES[name]()
+    return _INIT[name]
+
+
+# --------------------------------------------------------------------------- bounds
+CELLS = 8
+pulse_rounds = st.lists(st.lists(st.integers(-3000, 3000), min_size=CELLS, max_size=CELLS), min_size=1, max_size=3)
+start = st.lists(st.floats(0.0, 1.0), min_size=CELLS, max_size=CELLS)
+
+
+@pytest.mark.parametrize("name", sorted(DEVICES))
+@settings(max_examples=30, deadline=None)
+@given(rounds=pulse_rounds, x0=start, seed=st.integers(0, 2**31 - 1))
+def test_conductance_stays_within_bounds_and_stuck_cells_never_move(name, rounds, x0, seed):
+    device = _device(name)
+    key = jax.random.key(seed)
+    g_lo, g_hi = device.conductance_range
+    state = device.init((CELLS,), key=key, conductance=g_lo + np.asarray(x0) * (g_hi - g_lo))
+    g_start = np.asarray(state.conductance)
+    stuck = np.asarray(state.stuck) != 0
+    for i, n in enumerate(rounds):
+        state = _STEP(device, state, jnp.asarray(n, dtype=jnp.float64), jax.random.fold_in(key, i))
+        g = np.asarray(device.conductance(state))
+        assert np.all(np.isfinite(g))
+        assert np.all(g >= np.asarray(state.g_min)) and np.all(g <= np.asarray(state.g_max))
+        assert np.all(np.asarray(state.g_min) >= 0)
+        np.testing.assert_array_equal(g[stuck], g_start[stuck])
+
+
+NOISE_FREE = [n for n in sorted(DEVICES) if not n.endswith("noisy") and n != "constant-faulty"]
+
+
+@pytest.mark.parametrize("name", NOISE_FREE)
+@settings(max_examples=30, deadline=None)
+@given(n=st.lists(st.integers(0, 3000), min_size=CELLS, max_size=CELLS), x0=start)
+def test_potentiation_never_lowers_and_depression_never_raises_conductance(name, n, x0):
+    device = _noise_free(_device(name))
+    key = jax.random.key(0)
+    g_lo, g_hi = device.conductance_range
+    state = device.init((CELLS,), key=key, conductance=g_lo + np.asarray(x0) * (g_hi - g_lo))
+    g0 = np.asarray(state.conductance)
+    n = jnp.asarray(n, dtype=jnp.float64)
+    g_up = np.asarray(_STEP(device, state, n, key).conductance)
+    g_down = np.asarray(_STEP(device, state, -n, key).conductance)
+    assert np.all(g_up >= g0), (g0[g_up < g0], g_up[g_up < g0])
+    assert np.all(g_down <= g0), (g0[g_down > g0], g_down[g_down > g0])
+
+
+# --------------------------------------------------------------------------- laws vs per-pulse loops
+def _loop(x0, n, delta):
+    """Apply ``n`` pulses of the per-pulse law ``x ← clip(x + delta(x), 0, 1)`` (numpy)."""
+    x = np.array(x0, dtype=np.float64)
+    for _ in range(int(n)):
+        x = np.clip(x + delta(x), 0.0, 1.0)
+    return x
+
+
+def _apply_from(device, x0, n, key):
+    g0 = G_MIN + np.asarray(x0) * SPAN
+    state = device.init(np.shape(g0), key=key, conductance=g0)
+    return (np.asarray(device.apply_pulses(state, n, key=key).conductance) - G_MIN) / SPAN
+
+
+X0 = np.array([0.0, 0.1, 0.35, 0.5, 0.8, 1.0])
+
+
+@pytest.mark.parametrize("n", [1, 7, 150, 900])
+def test_soft_bounds_closed_form_equals_per_pulse_loop(n, getkey):
+    beta, step = 0.3, SPAN / 300
+    device = SoftBoundsDevice(g_min=G_MIN, g_max=G_MAX, step=step, asymmetry=beta)
+    a_up, a_down = step * (1 + beta) / SPAN, step * (1 - beta) / SPAN
+    up = _loop(X0, n, lambda x: 2 * a_up * (1 - x))
+    down = _loop(X0, n, lambda x: -2 * a_down * x)
+    np.testing.assert_allclose(_apply_from(device, X0, n, getkey()), up, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(_apply_from(device, X0, -n, getkey()), down, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("n", [1, 7, 150, 900])
+def test_linear_step_closed_form_equals_per_pulse_loop(n, getkey):
+    beta, step, gu, gd = -0.15, SPAN / 300, 0.3, 0.8
+    device = LinearStepDevice(g_min=G_MIN, g_max=G_MAX, step=step, asymmetry=beta, gamma_up=gu, gamma_down=gd)
+    a_up, a_down = step * (1 + beta) / SPAN, step * (1 - beta) / SPAN
+    up = _loop(X0, n, lambda x: a_up * (1 + gu * (1 - 2 * x)))
+    down = _loop(X0, n, lambda x: -a_down * (1 + gd * (2 * x - 1)))
+    np.testing.assert_allclose(_apply_from(device, X0, n, getkey()), up, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(_apply_from(device, X0, -n, getkey()), down, rtol=0, atol=1e-12)
+
+
+def test_pulse_counts_apply_potentiation_then_depression(getkey):
+    device = LinearStepDevice(g_min=G_MIN, g_max=G_MAX, step=SPAN / 100, gamma_up=0.6, gamma_down=0.2)
+    a = SPAN / 100 / SPAN
+    x = _loop(X0, 40, lambda x: a * (1 + 0.6 * (1 - 2 * x)))
+    x = _loop(x, 25, lambda x: -a * (1 + 0.2 * (2 * x - 1)))
+    got = _apply_from(device, X0, PulseCounts(jnp.full(X0.shape, 40.0), jnp.full(X0.shape, 25.0)), getkey())
+    np.testing.assert_allclose(got, x, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("n", [1, 13, 200])
+def test_pow_step_equals_per_pulse_loop(n, getkey):
+    beta, step, gu, gd = 0.1, SPAN / 150, 0.5, 2.0
+    device = PowStepDevice(g_min=G_MIN, g_max=G_MAX, step=step, asymmetry=beta, gamma_up=gu, gamma_down=gd)
+    a_up, a_down = step * (1 + beta) / SPAN, step * (1 - beta) / SPAN
+    up = _loop(X0, n, lambda x: a_up * (2 * (1 - x)) ** gu)
+    down = _loop(X0, n, lambda x: -a_down * (2 * x) ** gd)
+    np.testing.assert_allclose(_apply_from(device, X0, n, getkey()), up, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(_apply_from(device, X0, -n, getkey()), down, rtol=0, atol=1e-12)
+
+
+def test_pow_step_fractional_count_applies_fraction_of_last_step(getkey):
+    step, gu = SPAN / 150, 1.5
+    device = PowStepDevice(g_min=G_MIN, g_max=G_MAX, step=step, gamma_up=gu)
+    rate = lambda x: step / SPAN * (2 * (1 - x)) ** gu  # noqa: E731
+    x = _loop(X0, 6, rate)
+    x = np.clip(x + 0.25 * rate(x), 0, 1)
+    np.testing.assert_allclose(_apply_from(device, X0, 6.25, getkey()), x, rtol=0, atol=1e-12)
+
+
+def _neurosim_g(p, levels, nl, g_min, g_max):
+    """NeuroSim's G(P) = B(1 − e^(−P/A)) + G_min with B = span/(1 − e^(−P_max/A)), A = P_max/NL."""
+    a = levels / abs(nl)
+    b = (g_max - g_min) / (1 - np.exp(-levels / a))
+    return b * (1 - np.exp(-p / a)) + g_min
+
+
+@pytest.mark.parametrize("preset", ["ag-asi", "taox-hfox", "pcmo", "alox-hfo2", "epiram"])
+def test_exp_step_follows_neurosim_curve(preset, getkey):
+    device = _noise_free(get_preset(preset))
+    g_min, g_max = device.conductance_range
+    chunks = [1, 4, 12, int(device.levels) // 2]
+    p = np.cumsum(chunks)
+    # potentiation from g_min, depression from g_max, in chunks of pulses
+    for sign, g0 in ((1, g_min), (-1, g_max)):
+        state = device.init((1,), key=getkey(), conductance=g0)
+        got = []
+        for n in chunks:
+            state = device.apply_pulses(state, jnp.array([sign * n], dtype=float), key=getkey())
+            got.append(float(state.conductance[0]))
+        if sign > 0:
+            want = _neurosim_g(p, device.levels, device.nl_up, g_min, g_max)
+        else:
+            want = g_max - (_neurosim_g(p, device.levels, device.nl_down, g_min, g_max) - g_min)
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=0)
+    # P_max pulses span the whole range
+    state = device.init((1,), key=getkey(), conductance=g_min)
+    state = device.apply_pulses(state, jnp.array([float(device.levels)]), key=getkey())
+    np.testing.assert_allclose(float(state.conductance[0]), g_max, rtol=1e-10)
+
+
+def _trajectory_loop(delta, n_pulses):
+    """Normalised positions 0, 1, …, n_pulses of the per-pulse law ``x ← min(x + delta(x), 1)``."""
+    xs = [0.0]
+    for _ in range(n_pulses):
+        xs.append(min(xs[-1] + delta(xs[-1]), 1.0))
+    return np.array(xs)
+
+
+def test_lookup_table_is_exact_at_trajectory_points(getkey):
+    g, up, down = _table()
+    xg = (g - G_MIN) / SPAN
+    device = LookupTableDevice(g, up, down)
+    traj_up = _trajectory_loop(lambda x: np.interp(x, xg, up / SPAN), 200)
+    traj_down = _trajectory_loop(lambda y: np.interp(1 - y, xg, np.abs(down) / SPAN), 200)
+    chunks = [1, 3, 10, 25]
+    idx = np.cumsum(chunks)
+    for sign, g0, traj in ((1, G_MIN, traj_up), (-1, G_MAX, 1 - traj_down)):
+        state = device.init((1,), key=getkey(), conductance=g0)
+        got = []
+        for n in chunks:
+            state = device.apply_pulses(state, jnp.array([sign * float(n)]), key=getkey())
+            got.append((float(state.conductance[0]) - G_MIN) / SPAN)
+        np.testing.assert_allclose(got, traj[idx], rtol=0, atol=1e-9)
+    # starting mid-trajectory (at its 7th point), 11 more pulses land on the 18th
+    state = device.init((1,), key=getkey(), conductance=G_MIN + traj_up[7] * SPAN)
+    state = device.apply_pulses(state, jnp.array([11.0]), key=getkey())
+    np.testing.assert_allclose((float(state.conductance[0]) - G_MIN) / SPAN, traj_up[18], rtol=0, atol=1e-9)
+
+
+def test_lookup_table_csv_round_trip(tmp_path, getkey):
+    g, up, down = _table()
+    path = tmp_path / "device.csv"
+    lines = ["# synthetic device", "note,delta_down_S,conductance_S,delta_up_S"]
+    lines += [f"row{i},{d!r},{c!r},{u!r}" for i, (c, u, d) in enumerate(zip(g, up, down))]
+    path.write_text("\n".join(lines) + "\n")
+    loaded = LookupTableDevice.from_csv(path)
+    direct = LookupTableDevice(g, up, down)
+    assert loaded.conductance_range == (G_MIN, G_MAX)
+    np.testing.assert_array_equal(np.asarray(loaded.trajectory_up), np.asarray(direct.trajectory_up))
+    np.testing.assert_array_equal(np.asarray(loaded.trajectory_down), np.asarray(direct.trajectory_down))
+    state = loaded.init((2,), key=getkey(), conductance=jnp.array([G_MIN, G_MAX]))
+    state = loaded.apply_pulses(state, jnp.array([5.0, -4.0]), key=getkey())
+    xg = (g - G_MIN) / SPAN
+    want_up = _loop(0.0, 5, lambda x: np.interp(x, xg, up / SPAN))
+    want_down = _loop(1.0, 4, lambda x: -np.interp(x, xg, np.abs(down) / SPAN))
+    np.testing.assert_allclose((np.asarray(state.conductance) - G_MIN) / SPAN, [want_up, want_down],
+                               rtol=0, atol=1e-9)
+
+
+def test_lookup_table_csv_missing_column(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("conductance_S,delta_up_S\n1e-7,1e-9\n1e-6,1e-9\n")
+    with pytest.raises(ValueError, match="missing column.*delta_down_S"):
+        LookupTableDevice.from_csv(path)
+
+
+def test_lookup_table_non_monotonic_conductance(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("conductance_S,delta_up_S,delta_down_S\n1e-7,1e-9,1e-9\n5e-7,1e-9,1e-9\n4e-7,1e-9,1e-9\n")
+    with pytest.raises(ValueError, match="conductance must be strictly increasing"):
+        LookupTableDevice.from_csv(path)
+    with pytest.raises(ValueError, match="conductance must be strictly increasing"):
+        LookupTableDevice([1e-7, 1e-7, 1e-6], [1e-9] * 3, [1e-9] * 3)
+
+
+def test_lookup_table_non_numeric_entry(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("conductance_S,delta_up_S,delta_down_S\n1e-7,abc,1e-9\n1e-6,1e-9,1e-9\n")
+    with pytest.raises(ValueError, match="delta_up_S"):
+        LookupTableDevice.from_csv(path)
+
+
+# --------------------------------------------------------------------------- statistics
+N_KEYS = 4000
+
+
+def _many_keys(device, state, n, key, n_keys=N_KEYS):
+    keys = jax.random.split(key, n_keys)
+    step = jax.jit(jax.vmap(lambda k: device.apply_pulses(state, n, key=k).conductance))
+    return np.asarray(step(keys))
+
+
+def _check_mean_std(samples, mean, std, z=5.0):
+    """Sample mean and standard deviation (per column) agree with ``mean``/``std``
+    within ``z`` standard errors."""
+    n = samples.shape[0]
+    np.testing.assert_array_less(np.abs(samples.mean(0) - mean), z * std / np.sqrt(n))
+    np.testing.assert_array_less(np.abs(samples.std(0, ddof=1) - std), z * std / np.sqrt(2 * (n - 1)))
+
+
+def test_constant_step_c2c_mean_and_spread(getkey):
+    step, c2c = SPAN / 1000, 0.3
+    device = ConstantStepDevice(g_min=G_MIN, g_max=G_MAX, step=step, variability=Variability(c2c=c2c))
+    n = np.array([1.0, 4.0, 25.0, -1.0, -9.0, -30.0])
+    state = device.init(n.shape, key=getkey(), conductance=0.5 * (G_MIN + G_MAX))
+    dg = _many_keys(device, state, jnp.asarray(n), getkey()) - np.asarray(state.conductance)
+    _check_mean_std(dg, n * step, c2c * np.abs(n) * step / np.sqrt(np.abs(n)))
+
+
+def test_soft_bounds_c2c_mean_and_spread(getkey):
+    beta, step, c2c = 0.2, SPAN / 500, 0.3
+    device = SoftBoundsDevice(g_min=G_MIN, g_max=G_MAX, step=step, asymmetry=beta, variability=Variability(c2c=c2c))
+    x0 = np.array([0.2, 0.5, 0.7, 0.3, 0.5, 0.9])
+    n = np.array([3.0, 10.0, 40.0, -3.0, -10.0, -40.0])
+    state = device.init(n.shape, key=getkey(), conductance=G_MIN + x0 * SPAN)
+    a_up, a_down = step * (1 + beta) / SPAN, step * (1 - beta) / SPAN
+    want = np.array([
+        _loop(x, abs(k), (lambda x: 2 * a_up * (1 - x)) if k > 0 else (lambda x: -2 * a_down * x))
+        for x, k in zip(x0, n)
+    ])
+    dg_det = (want - x0) * SPAN
+    dg = _many_keys(device, state, jnp.asarray(n), getkey()) - np.asarray(state.conductance)
+    _check_mean_std(dg, dg_det, c2c * np.abs(dg_det) / np.sqrt(np.abs(n)))
+
+
+def test_exp_step_c2c_range_mean_and_spread(getkey):
+    device = get_preset("epiram")
+    g_min, g_max = device.conductance_range
+    sigma = device.variability.c2c_range
+    n = np.array([1.0, 4.0, -2.0, -5.0])
+    state = device.init(n.shape, key=getkey(), conductance=0.5 * (g_min + g_max))
+    g0 = float(state.conductance[0])
+    a_up, a_down = device.levels / abs(device.nl_up), device.levels / abs(device.nl_down)
+    # NeuroSim: invert G(P) for the present pulse number, add n, evaluate
+    p_up = -a_up * np.log(1 - (g0 - g_min) / (g_max - g_min) * (1 - np.exp(-device.levels / a_up)))
+    p_down = -a_down * np.log(1 - (g_max - g0) / (g_max - g_min) * (1 - np.exp(-device.levels / a_down)))
+    want = np.where(
+        n > 0,
+        _neurosim_g(p_up + np.abs(n), device.levels, device.nl_up, g_min, g_max),
+        g_max - (_neurosim_g(p_down + np.abs(n), device.levels, device.nl_down, g_min, g_max) - g_min),
+    )
+    g = _many_keys(device, state, jnp.asarray(n), getkey())
+    _check_mean_std(g, want, sigma * (g_max - g_min) * np.sqrt(np.abs(n)))
+
+
+def test_d2d_spreads_match_requested(getkey):
+    step, shape = SPAN / 1000, (200, 200)
+    device = ConstantStepDevice(g_min=G_MIN, g_max=G_MAX, step=step, asymmetry=0.05,
+                                variability=Variability(d2d_step=0.1, d2d_asymmetry=0.03, d2d_bounds=0.05))
+    state = device.init(shape, key=getkey())
+    m = shape[0] * shape[1]
+    z = 5.0
+    # step scale and asymmetry are sampled independently: step_up + step_down = 2·step·scale
+    scale = (np.asarray(state.step_up) + np.asarray(state.step_down)) / (2 * step)
+    assert abs(scale.mean() - 1.0) < z * 0.1 / np.sqrt(m)
+    assert abs(scale.std() - 0.1) < z * 0.1 / np.sqrt(2 * m)
+    beta = (np.asarray(state.step_up) - np.asarray(state.step_down)) / (2 * step * scale)
+    assert abs(beta.mean() - 0.05) < z * 0.03 / np.sqrt(m)
+    assert abs(beta.std() - 0.03) < z * 0.03 / np.sqrt(2 * m)
+    g_hi = np.asarray(state.g_max)
+    assert abs(g_hi.std() / G_MAX - 0.05) < z * 0.05 / np.sqrt(2 * m)
+    # with only a step spread, step_up itself has the requested relative std
+    device = ConstantStepDevice(g_min=G_MIN, g_max=G_MAX, step=step, variability=Variability(d2d_step=0.3))
+    up = np.asarray(device.init(shape, key=getkey()).step_up)
+    assert abs(up.std() / step - 0.3) < z * 0.3 / np.sqrt(2 * m) + 0.01  # + truncation at zero (3.3σ)
+
+
+def test_stuck_fractions_and_stuck_cells_never_move(getkey):
+    p_min, p_max, shape = 0.1, 0.05, (200, 200)
+    device = SoftBoundsDevice(g_min=G_MIN, g_max=G_MAX, step=SPAN / 100,
+                              variability=Variability(stuck_min=p_min, stuck_max=p_max, c2c=0.5))
+    state = device.init(shape, key=getkey(), conductance=0.5e-6)
+    stuck = np.asarray(state.stuck)
+    m = stuck.size
+    for code, p in ((1, p_min), (2, p_max)):
+        assert abs((stuck == code).mean() - p) < 5 * np.sqrt(p * (1 - p) / m)
+    g = np.asarray(state.conductance)
+    np.testing.assert_array_equal(g[stuck == 1], np.asarray(state.g_min)[stuck == 1])
+    np.testing.assert_array_equal(g[stuck == 2], np.asarray(state.g_max)[stuck == 2])
+    pulses = jax.random.randint(getkey(), shape, -50, 51).astype(float)
+    new = np.asarray(device.apply_pulses(state, pulses, key=getkey()).conductance)
+    np.testing.assert_array_equal(new[stuck != 0], g[stuck != 0])
+    moved = (stuck == 0) & (np.asarray(pulses) != 0)
+    assert np.all(new[moved] != g[moved])
+
+
+def test_read_noise_spread_and_key_required(getkey):
+    device = get_preset("reram-sb")
+    state = device.init((100, 100), key=getkey(), conductance=5e-6)
+    rel = np.asarray(device.read(state, key=getkey())) / np.asarray(state.conductance) - 1.0
+    sigma, m = device.variability.read_noise, rel.size
+    assert abs(rel.mean()) < 5 * sigma / np.sqrt(m)
+    assert abs(rel.std() - sigma) < 5 * sigma / np.sqrt(2 * m)
+    with pytest.raises(ValueError, match="key"):
+        device.read(state)
+    np.testing.assert_array_equal(np.asarray(device.conductance(state)), np.asarray(state.conductance))
+
+
+# --------------------------------------------------------------------------- presets
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_steps(name, getkey):
+    device = get_preset(name)
+    g_lo, g_hi = device.conductance_range
+    assert 0 <= g_lo < g_hi
+    state = device.init((4, 3), key=getkey(), conductance=0.5 * (g_lo + g_hi))
+    g0 = np.asarray(device.conductance(state))
+    up = device.apply_pulses(state, jnp.full((4, 3), 10.0), key=getkey())
+    down = device.apply_pulses(up, jnp.full((4, 3), -7.0), key=getkey())
+    assert np.all(np.asarray(up.conductance) > g0)
+    assert np.all(np.asarray(down.conductance) < np.asarray(up.conductance))
+    later = device.evolve(down, 1.0)
+    g = np.asarray(device.conductance(later))
+    assert np.all(np.isfinite(g)) and np.all(g >= np.asarray(later.g_min)) and np.all(g <= np.asarray(later.g_max))
+    r = np.asarray(device.read(later, key=getkey()))
+    assert r.shape == (4, 3) and np.all(np.isfinite(r)) and np.all(r >= 0)
+    energy = device.pulse_energy(later)
+    for e in energy:
+        e = np.asarray(e)
+        assert e.shape == (4, 3) and np.all(e >= 0)
+        np.testing.assert_allclose(e, device.pulse_voltage**2 * g * device.pulse_width, rtol=1e-12)
+    assert device.nominal_step > 0
+
+
+def test_unknown_preset_lists_valid_names():
+    with pytest.raises(ValueError, match="unknown device 'nope'; valid names: ag-asi, alox-hfo2") as err:
+        get_preset("nope")
+    for name in PRESETS:
+        assert name in str(err.value)
+
+
+# --------------------------------------------------------------------------- transformations
+@pytest.mark.parametrize("name", ["constant-faulty", "linear-noisy", "exp-linear-limit", "pow-noisy",
+                                  "lookup-table-noisy", "preset-reram-sb"])
+def test_jit_equals_eager_and_vmap_equals_loop(name, getkey):
+    device = _device(name)
+    g_lo, g_hi = device.conductance_range
+    state = device.init((3, 4), key=getkey(), conductance=0.5 * (g_lo + g_hi))
+    n = jnp.array([[3.0, -2.0, 0.0, 7.0], [-5.0, 1.0, 40.0, -40.0], [2.5, -0.5, 1.0, 12.0]])
+    key = getkey()
+    eager = device.apply_pulses(state, n, key=key).conductance
+    jitted = jax.jit(lambda s, n, k: device.apply_pulses(s, n, key=k).conductance)(state, n, key)
+    np.testing.assert_allclose(np.asarray(jitted), np.asarray(eager), rtol=1e-12, atol=0)
+    keys = jax.random.split(getkey(), 4)
+    batched = jax.vmap(lambda k: device.apply_pulses(state, n, key=k).conductance)(keys)
+    looped = jnp.stack([device.apply_pulses(state, n, key=k).conductance for k in keys])
+    np.testing.assert_allclose(np.asarray(batched), np.asarray(looped), rtol=1e-12, atol=0)
+    # different keys give different noise
+    assert not np.array_equal(np.asarray(batched[0]), np.asarray(batched[1]))
+
+
+def test_vmap_over_initial_states(getkey):
+    device = _device("linear-noisy")
+    keys = jax.random.split(getkey(), 3)
+    states = jax.vmap(lambda k: device.init((5,), key=k))(keys)
+    looped = [device.init((5,), key=k) for k in keys]
+    for i, s in enumerate(looped):
+        np.testing.assert_array_equal(np.asarray(states.step_up[i]), np.asarray(s.step_up))
+
+
+def test_jitted_update_does_not_retrace(getkey):
+    device = _device("linear-noisy")
+    traces = []
+
+    @jax.jit
+    def update(state, n, key):
+        traces.append(1)
+        return device.apply_pulses(state, n, key=key)
+
+    state = device.init((4,), key=getkey(), conductance=0.5e-6)
+    state = update(state, jnp.array([1.0, 2.0, -3.0, 0.0]), getkey())
+    state = update(state, jnp.array([4.0, -2.0, 3.0, 1.0]), getkey())
+    jax.block_until_ready(state)
+    assert len(traces) == 1
+    assert update._cache_size() == 1
+
+
+# --------------------------------------------------------------------------- validation
+@pytest.mark.parametrize("cls", [ConstantStepDevice, LinearStepDevice, SoftBoundsDevice, PowStepDevice])
+def test_bad_device_parameters_name_the_parameter(cls):
+    with pytest.raises(ValueError, match="g_min must be smaller than g_max"):
+        cls(g_min=1e-6, g_max=1e-7)
+    with pytest.raises(ValueError, match="g_min must be smaller than g_max"):
+        cls(g_min=1e-6, g_max=1e-6)
+    with pytest.raises(ValueError, match="step must be positive"):
+        cls(step=0.0)
+    with pytest.raises(ValueError, match="step must be positive"):
+        cls(step=-1e-9)
+    with pytest.raises(ValueError, match="asymmetry"):
+        cls(asymmetry=1.0)
+    with pytest.raises(ValueError, match="g_min must be non-negative"):
+        cls(g_min=-1e-7)
+
+
+def test_bad_exp_step_parameters():
+    with pytest.raises(ValueError, match="g_min must be smaller than g_max"):
+        ExpStepDevice(g_min=2e-6, g_max=1e-6)
+    with pytest.raises(ValueError, match="levels must be positive"):
+        ExpStepDevice(levels=0)
+
+
+@pytest.mark.parametrize("field", ["stuck_min", "stuck_max"])
+@pytest.mark.parametrize("value", [-0.1, 1.5, float("nan")])
+def test_probability_outside_unit_interval(field, value):
+    with pytest.raises(ValueError, match=f"{field} must be a probability in \\[0, 1\\]"):
+        Variability(**{field: value})
+
+
+def test_stuck_probabilities_sum_at_most_one():
+    with pytest.raises(ValueError, match="stuck_min \\+ stuck_max must be a probability"):
+        Variability(stuck_min=0.6, stuck_max=0.6)
+
+
+@pytest.mark.parametrize("field", ["d2d_step", "c2c", "c2c_range", "read_noise", "d2d_bounds"])
+def test_negative_spread_rejected(field):
+    with pytest.raises(ValueError, match=f"{field} must be non-negative"):
+        Variability(**{field: -0.1})
+
+
+def test_linear_step_gamma_range():
+    with pytest.raises(ValueError, match="gamma_up"):
+        LinearStepDevice(gamma_up=1.5)
+    with pytest.raises(ValueError, match="gamma_down"):
+        LinearStepDevice(gamma_down=-0.5)
+
+
+def test_lookup_table_bad_arrays():
+    with pytest.raises(ValueError, match="delta_up and delta_down must have the shape"):
+        LookupTableDevice([1e-7, 1e-6], [1e-9], [1e-9, 1e-9])
+    with pytest.raises(ValueError, match="delta_up must be non-negative"):
+        LookupTableDevice([1e-7, 1e-6], [-1e-9, 1e-9], [1e-9, 1e-9])
+    with pytest.raises(ValueError, match="conductance contains non-finite"):
+        LookupTableDevice([1e-7, np.nan], [1e-9, 1e-9], [1e-9, 1e-9])
