@@ -89,6 +89,12 @@ class AbstractDevice(eqx.Module):
         """Conductance [S] as a read sees it (with read noise where the family has it)."""
         return self.conductance(state)
 
+    def read_noise_std(self, state) -> Array | None:
+        """Standard deviation [S] of one read of each cell's conductance (independent per cell
+        and per read), or None for a noiseless read.  Lets a crossbar apply read noise as
+        its exact Gaussian effect on output currents without sampling every cell."""
+        return None
+
     @abc.abstractmethod
     def pulse_energy(self, state) -> PulseCounts:
         """Energy [J] of one potentiation (``up``) and one depression (``down``) pulse per cell."""

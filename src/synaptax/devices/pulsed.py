@@ -20,6 +20,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, PRNGKeyArray
 
 from .._checks import check_finite, check_less, check_nonnegative, check_positive, is_concrete
+from .. import _random as fast_random
 from .base import AbstractDevice, PulseCounts, split_pulses
 from .variability import Variability
 
@@ -145,33 +146,47 @@ class AbstractPulsedDevice(AbstractDevice):
             The new state; conductance stays within each cell's bounds and stuck cells do
             not move.
 
-        Update law: ``G ← clip(G_det(n) + ε, g_min, g_max)`` with ``G_det`` the model's
-        deterministic law and ``ε ~ N(0, (c2c·|ΔG_det|/√n)² + (c2c_range·span)²·n)``.
+        Update law: ``G ← clip(G_det + ε, g_min, g_max)`` with ``G_det`` the model's
+        deterministic law applied for the potentiation count, then the depression count
+        (each clipped to the bounds), and ``ε`` Gaussian with the summed variance of both
+        directions, each ``(c2c·ΔG_det)²/n + (c2c_range·span)²·n`` for its ``n`` pulses
+        (the noise of the two directions is drawn once, at the end).
         """
         counts = split_pulses(pulses)
-        g = state.conductance
-        up = jnp.broadcast_to(counts.up, g.shape).astype(g.dtype)
-        down = jnp.broadcast_to(counts.down, g.shape).astype(g.dtype)
+        g0 = state.conductance
+        up = jnp.broadcast_to(counts.up, g0.shape).astype(g0.dtype)
+        down = jnp.broadcast_to(counts.down, g0.shape).astype(g0.dtype)
         span = state.g_max - state.g_min
-        k_up, k_down = jax.random.split(key)
-        g = self._one_direction(g, state, up, span, k_up, potentiate=True)
-        g = self._one_direction(g, state, down, span, k_down, potentiate=False)
-        g = jnp.where(state.stuck == 0, g, state.conductance)
+        g_up = self._deterministic(g0, state, up, span, potentiate=True)
+        g_det = self._deterministic(g_up, state, down, span, potentiate=False)
+        g = g_det
+        if self._has_c2c_noise():
+            # the up and down errors are independent Gaussians: one draw of their summed variance
+            var = self._c2c_var(g0, g_up, up, span) + self._c2c_var(g_up, g_det, down, span)
+            g = jnp.clip(g_det + jnp.sqrt(var) * fast_random.normal(key, g0.shape, g0.dtype), state.g_min, state.g_max)
+        g = jnp.where(state.stuck == 0, g, g0)
         return eqx.tree_at(lambda s: s.conductance, state, g)
 
-    def _one_direction(self, g, state, n, span, key, *, potentiate: bool):
+    def _has_c2c_noise(self) -> bool:
+        var = self.variability
+        if not is_concrete((var.c2c, var.c2c_range)):
+            return True
+        return bool(var.c2c != 0 or var.c2c_range != 0)
+
+    def _deterministic(self, g, state, n, span, *, potentiate: bool):
         x = (g - state.g_min) / span
         if potentiate:
             x_new = self._potentiate(x, n, state.step_up / span, span)
         else:
             x_new = self._depress(x, n, state.step_down / span, span)
-        g_det = state.g_min + x_new * span
+        g_new = jnp.clip(state.g_min + x_new * span, state.g_min, state.g_max)
+        return jnp.where(n > 0, g_new, g)
+
+    def _c2c_var(self, g_before, g_after, n, span):
+        """Variance [S²] of ``n`` pulses' summed cycle-to-cycle error."""
         var = self.variability
-        safe_n = jnp.maximum(n, 1.0)
-        std = var.c2c * jnp.abs(g_det - g) / jnp.sqrt(safe_n) + var.c2c_range * span * jnp.sqrt(n)
-        noise = std * jax.random.normal(key, g.shape, g.dtype)
-        g_new = jnp.where(n > 0, g_det + noise, g)
-        return jnp.clip(g_new, state.g_min, state.g_max)
+        v = (var.c2c * (g_after - g_before)) ** 2 / jnp.maximum(n, 1.0) + (var.c2c_range * span) ** 2 * n
+        return jnp.where(n > 0, v, 0.0)
 
     def conductance(self, state: PulsedState) -> Array:
         return state.conductance
@@ -184,7 +199,13 @@ class AbstractPulsedDevice(AbstractDevice):
             if self.variability.read_noise != 0 and key is None:
                 raise ValueError("key is required to read a device with read_noise > 0")
             return g
-        return jnp.maximum(g * (1.0 + self.variability.read_noise * jax.random.normal(key, g.shape, g.dtype)), 0.0)
+        return jnp.maximum(g * (1.0 + self.variability.read_noise * fast_random.normal(key, g.shape, g.dtype)), 0.0)
+
+    def read_noise_std(self, state: PulsedState) -> Array | None:
+        """``read_noise · G`` [S], or None when ``read_noise`` is zero."""
+        if is_concrete(self.variability.read_noise) and self.variability.read_noise == 0:
+            return None
+        return self.variability.read_noise * state.conductance
 
     def pulse_energy(self, state: PulsedState) -> PulseCounts:
         """``V²·G·t`` [J] per cell for one pulse in either direction."""

@@ -25,7 +25,8 @@ class Variability(eqx.Module):
         c2c: relative standard deviation of one pulse's conductance change, relative to
             the deterministic change (aihwkit's ``dw_min_std``).  For ``n`` pulses the
             noise standard deviation is ``c2c · |ΔG_det| / √n`` (the sum of ``n``
-            independent per-pulse errors).
+            independent per-pulse errors); independent of ``c2c_range``'s, the variances
+            add.
         c2c_range: standard deviation of one pulse's change relative to the conductance
             range ``g_max − g_min`` (NeuroSim's convention), ``√n``-scaled for ``n`` pulses.
         stuck_min: probability that a cell is stuck at its ``g_min``.
