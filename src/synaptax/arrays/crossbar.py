@@ -25,9 +25,11 @@ has its own converters, partial outputs are summed digitally.
 Forward MVM ``y = W x``: per sample, inputs are scaled by their largest magnitude
 (``input_scaling="abs_max"``, aihwkit's noise management) into [−1, 1], quantised by the
 DAC and applied as row voltages ``V = x̂·read_voltage``; each tile's column currents are
-computed (ideal wires, or the exact IR-drop network solve with ``ir_drop=True``), read
-noise is a fresh sample of every cell's conductance per call, the ADC saturates at its full
-scale and quantises, tiles are summed and the result is scaled back to weight units.
+computed (ideal wires, or the exact IR-drop network solve with ``ir_drop=True``).  Read
+noise is independent per cell and per read: with ideal wires it is applied exactly as
+its Gaussian effect on each output current (variance ``Σ_i V_i²σ_ij²``, a fresh draw per
+sample); with IR drop every cell's conductance is sampled once per call (shared by the
+batch).  The ADC saturates at its full scale and quantises, tiles are summed and the result is scaled back to weight units.
 Matrix products use ``precision=HIGHEST`` (true float32 on GPUs, not TF32).
 """
 from __future__ import annotations
@@ -41,6 +43,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, PRNGKeyArray
 
 from .._checks import check_finite, check_int, check_nonnegative, check_positive
+from .. import _random as fast_random
 from ..circuits.converters import ADC, DAC
 from ..devices.base import AbstractDevice, PulseCounts
 
@@ -70,6 +73,13 @@ class MVMEnergy(NamedTuple):
     @property
     def total(self) -> Array:
         return self.device + self.dac + self.adc
+
+
+def _bit_lengths(bit_length: int, managed: bool) -> tuple[int, ...]:
+    if not managed:
+        return (bit_length,)
+    lengths = [n for n in (1, 2, 4, 8, 16, 32, 64, 128) if n < bit_length]
+    return tuple(lengths) + (bit_length,)
 
 
 def _grid(n: int, max_size: int) -> tuple[int, int]:
@@ -234,16 +244,28 @@ class Crossbar(eqx.Module):
         gm = None if state.minus is None else self._trim(self.device.conductance(state.minus))
         return gp, gm
 
-    def _delta_g(self, state: CrossbarState, key: PRNGKeyArray | None) -> Array:
-        keys = (None, None) if key is None else tuple(jax.random.split(key))
-        gp = self.device.read(state.plus, key=keys[0])
+    def _delta_g(self, state: CrossbarState) -> Array:
+        """Conductance difference [S] of each cross-point (noiseless), padded shape."""
+        gp = self.device.conductance(state.plus)
         if state.minus is None:
             return gp - self.g_ref
-        return gp - self.device.read(state.minus, key=keys[1])
+        return gp - self.device.conductance(state.minus)
+
+    def _read_variance(self, state: CrossbarState) -> Array | None:
+        """Summed read-noise variance [S²] of the devices of each cross-point, or None."""
+        sp = self.device.read_noise_std(state.plus)
+        if sp is None:
+            return None
+        var = sp**2
+        if state.minus is not None:
+            var = var + self.device.read_noise_std(state.minus) ** 2
+        return var
 
     def weights(self, state: CrossbarState) -> Array:
-        """Weight matrix ``(out_features, in_features)`` the conductances represent."""
-        return self._trim(self._delta_g(state, None)).T / self.g_per_w
+        """Weight matrix ``(out_features, in_features)`` the conductances represent (the
+        cells' conductances, without read noise)."""
+        gp, gm = self.conductances(state)
+        return (gp - (self.g_ref if gm is None else gm)).T / self.g_per_w
 
     # ------------------------------------------------------------------ MVMs
     def _encode(self, x: Array, n: int, name: str):
@@ -316,7 +338,15 @@ class Crossbar(eqx.Module):
         if self.ir_drop:
             currents = self._ir_drop_currents(state, volts, transposed=transposed, key=k_read)
         else:
-            currents = self._tile_currents(self._delta_g(state, k_read), volts, transposed=transposed)
+            currents = self._tile_currents(self._delta_g(state), volts, transposed=transposed)
+            variance = self._read_variance(state)
+            if variance is not None:
+                # independent Gaussian read noise of every cell in every read (every sample):
+                # exactly a Gaussian on each output current with variance Σ V²σ²
+                if k_read is None:
+                    raise ValueError("key is required for an MVM on devices with read noise")
+                std = jnp.sqrt(self._tile_currents(variance, volts**2, transposed=transposed))
+                currents = currents + std * fast_random.normal(k_read, currents.shape, currents.dtype)
         currents = self.adc(currents, self.full_scale_current, key=k_adc)
         out = currents.sum(axis=-2)
         n_out = self.in_features if transposed else self.out_features
@@ -382,7 +412,7 @@ class Crossbar(eqx.Module):
     def update_coincidence(self, state: CrossbarState, x: ArrayLike, d: ArrayLike, *, learning_rate: ArrayLike,
                            key: PRNGKeyArray, bit_length: int = 31, update_management: bool = True,
                            batch_mode: Literal["aggregate", "sequential"] = "aggregate",
-                           ) -> tuple[CrossbarState, PulseCounts]:
+                           bl_management: bool = True) -> tuple[CrossbarState, PulseCounts]:
         """Rank-1 (per sample) update by stochastic pulse coincidence.
 
         Realises on average ``ΔW ≈ learning_rate · Σ_b d_b x_bᵀ`` (pass ``d = −∂L/∂y`` for
@@ -399,7 +429,12 @@ class Crossbar(eqx.Module):
             d: column errors, shape ``(batch, out_features)`` or ``(out_features,)``.
             learning_rate: ≥ 0, scalar.
             key: PRNG key (pulse trains and cycle-to-cycle noise).
-            bit_length: pulse slots per sample.
+            bit_length: pulse slots per sample (the maximum with ``bl_management``).
+            bl_management: use the shortest of the trains 1, 2, 4, 8, 16, … ≤ ``bit_length``
+                slots that can still deliver the largest update requested in the batch
+                (``max_b lr·max|x_b|·max|d_b| / dw_min`` coincidences): fewer slots, larger
+                probabilities, the same expected update, less work (aihwkit's
+                ``update_bl_management``).  False: always ``bit_length`` slots.
             batch_mode: ``"aggregate"`` sums each cell's potentiation and depression
                 coincidences over the batch and applies them in one device update
                 (potentiation first; differs from pulse-by-pulse order only at second order
@@ -432,7 +467,7 @@ class Crossbar(eqx.Module):
         x = x.astype(dtype)
         d = d.astype(dtype)
         k_bits, k_dev = jax.random.split(key)
-        base = jnp.sqrt(jnp.asarray(learning_rate, dtype) / (bit_length * self.dw_min))
+        lr = jnp.asarray(learning_rate, dtype)
         x_max = jnp.max(jnp.abs(x), axis=-1, keepdims=True)
         d_max = jnp.max(jnp.abs(d), axis=-1, keepdims=True)
         if update_management:
@@ -440,32 +475,51 @@ class Crossbar(eqx.Module):
             ratio = jnp.where(ok, jnp.sqrt(jnp.where(ok, d_max, 1.0) / jnp.where(ok, x_max, 1.0)), 1.0)
         else:
             ratio = jnp.ones_like(x_max)
-        p = jnp.clip(base * ratio * jnp.abs(x), 0.0, 1.0)
-        q = jnp.clip(base / ratio * jnp.abs(d), 0.0, 1.0)
-        kx, kd = jax.random.split(k_bits)
-        bx = (jax.random.uniform(kx, x.shape + (bit_length,), dtype) < p[..., None]).astype(dtype)
-        bd = (jax.random.uniform(kd, d.shape + (bit_length,), dtype) < q[..., None]).astype(dtype)
-        sx = jnp.sign(x)[..., None] * bx
-        sd = jnp.sign(d)[..., None] * bd
-        rp, cp = self.padded_shape
+        lengths = _bit_lengths(bit_length, bl_management)
 
-        def counts(sx, sd, bx, bd, contract):
+        def counts_for(length):
+            def run(_):
+                base = jnp.sqrt(lr / (length * self.dw_min))
+                p = jnp.clip(base * ratio * jnp.abs(x), 0.0, 1.0)
+                q = jnp.clip(base / ratio * jnp.abs(d), 0.0, 1.0)
+                kx, kd = jax.random.split(k_bits)
+                bx = (fast_random.uniform(kx, x.shape + (length,), dtype) < p[..., None]).astype(dtype)
+                bd = (fast_random.uniform(kd, d.shape + (length,), dtype) < q[..., None]).astype(dtype)
+                return jnp.sign(x)[..., None] * bx, jnp.sign(d)[..., None] * bd, bx, bd
+            return run
+
+        def pair_counts(sx, sd, bx, bd, contract):
             net = jnp.einsum(contract, sx, sd, precision=_HIGHEST)
             tot = jnp.einsum(contract, bx, bd, precision=_HIGHEST)
             return self._pad(0.5 * (tot + net)), self._pad(0.5 * (tot - net))
 
-        if batch_mode == "aggregate":
-            up, down = counts(sx, sd, bx, bd, "bil,bjl->ij")
-            new_state = self._apply(state, up, down, k_dev)
-        else:
-            def step(carry, inputs):
-                st, k = carry
-                k, k_step = jax.random.split(k)
-                u, dn = counts(*inputs, "il,jl->ij")
-                return (self._apply(st, u, dn, k_step), k), (u, dn)
+        def update_with(length):
+            def run(state):
+                sx, sd, bx, bd = counts_for(length)(None)
+                if batch_mode == "aggregate":
+                    # contract over (sample, slot) as one matrix product
+                    flat = lambda a: a.transpose(1, 0, 2).reshape(a.shape[1], -1)  # noqa: E731
+                    up, down = pair_counts(flat(sx), flat(sd), flat(bx), flat(bd), "ik,jk->ij")
+                    return self._apply(state, up, down, k_dev), up, down
 
-            (new_state, _), (ups, downs) = jax.lax.scan(step, (state, k_dev), (sx, sd, bx, bd))
-            up, down = ups.sum(0), downs.sum(0)
+                def step(carry, inputs):
+                    st, k = carry
+                    k, k_step = jax.random.split(k)
+                    u, dn = pair_counts(*inputs, "il,jl->ij")
+                    return (self._apply(st, u, dn, k_step), k), (u, dn)
+
+                (st, _), (ups, downs) = jax.lax.scan(step, (state, k_dev), (sx, sd, bx, bd))
+                return st, ups.sum(0), downs.sum(0)
+            return run
+
+        if len(lengths) == 1:
+            new_state, up, down = update_with(lengths[0])(state)
+        else:
+            # aihwkit's bit-length management: the shortest train whose coincidence probability
+            # still reaches the largest requested update of any sample (p·q ≤ 1)
+            need = jnp.max(lr * x_max * d_max) / self.dw_min
+            index = jnp.sum(jnp.asarray(lengths[:-1], dtype) < need)
+            new_state, up, down = jax.lax.switch(index, [update_with(n) for n in lengths], state)
         return new_state, self._pulse_record(up, down)
 
     def update_programmed(self, state: CrossbarState, delta_w: ArrayLike, *, key: PRNGKeyArray,
@@ -491,7 +545,7 @@ class Crossbar(eqx.Module):
         k_round, k_dev = jax.random.split(key)
         n = delta_w.T / self.dw_min
         if stochastic_rounding:
-            n = jnp.floor(n + jax.random.uniform(k_round, n.shape, n.dtype))
+            n = jnp.floor(n + fast_random.uniform(k_round, n.shape, n.dtype))
         else:
             n = jnp.round(n)
         if max_pulses is not None:
