@@ -2,6 +2,7 @@
 
 ``synaptax train``   train an MLP on MNIST with weights in crossbars; report accuracy and energy.
 ``synaptax devices`` list the device presets.
+``synaptax reproduce`` run a paper's validation target (exit 0 passed, 3 not passed).
 
 Errors are reported as one message on stderr with a non-zero exit status, never a traceback.
 """
@@ -141,6 +142,35 @@ def _summary(report: dict, run_dir: Path) -> None:
     print(line)
 
 
+def _add_reproduce(sub):
+    p = sub.add_parser("reproduce", help="run a paper's validation target (A1…D6) and report pass/fail",
+                       description="Run the protocol of a validation target from the papers and compare the "
+                                   "measured number with the expected one.")
+    p.add_argument("target", nargs="?", help="target id, e.g. C2")
+    p.add_argument("--list", action="store_true", help="list all targets")
+    p.add_argument("--json", default=None, metavar="PATH", help="write the result as JSON to PATH")
+    p.set_defaults(func=_cmd_reproduce)
+
+
+def _cmd_reproduce(args) -> int:
+    from .training.io import atomic_write_json
+    from .validation import TARGETS, run_target, target_ids
+
+    if args.list:
+        for tid in target_ids():
+            t = TARGETS[tid]
+            flag = "  (known failure)" if t.known_failure else ""
+            print(f"{tid:<4} {t.description}{flag}")
+        return 0
+    if not args.target:
+        raise _UsageError("give a target id (e.g. 'synaptax reproduce C2') or --list")
+    result = run_target(args.target)
+    if args.json:
+        atomic_write_json(args.json, result)
+    print(json.dumps(result, indent=2, default=str))
+    return 0 if result["passed"] else 3
+
+
 def _cmd_devices(args) -> int:
     from .devices import PRESETS
 
@@ -158,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="synaptax", description="Crossbar arrays of emerging synaptic devices, in JAX.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_train(sub)
+    _add_reproduce(sub)
     p = sub.add_parser("devices", help="list the device presets")
     p.set_defaults(func=_cmd_devices)
     args = parser.parse_args(argv)
