@@ -64,15 +64,17 @@ class CrossbarState(eqx.Module):
 
 
 class MVMEnergy(NamedTuple):
-    """Energy [J] of a batch of MVMs, by component (each a scalar)."""
+    """Energy [J] of a batch of MVMs, by component (each a scalar): cells, converters and
+    (with IR drop) wires."""
 
     device: Array
     dac: Array
     adc: Array
+    wire: Array
 
     @property
     def total(self) -> Array:
-        return self.device + self.dac + self.adc
+        return self.device + self.dac + self.adc + self.wire
 
 
 def _bit_lengths(bit_length: int, managed: bool) -> tuple[int, ...]:
@@ -293,39 +295,57 @@ class Crossbar(eqx.Module):
         out = jnp.einsum("...cu,rtcu->...crt", v, g4, precision=_HIGHEST)
         return out.reshape(out.shape[:-2] + (nr * tr,))
 
+    def _tile_stack(self, g: Array, volts: Array, *, transposed: bool):
+        """Per-tile conductances ``(n_outer, n_inner, driven, read)`` and driving voltages
+        ``(n_outer,) + batch + (driven,)``: forward, tiles are indexed (row tile, column
+        tile) and driven by their rows; transposed, (column tile, row tile) and driven by
+        their columns."""
+        (nr, nc), (tr, tc) = self.tile_grid, self.tile_shape
+        g4 = g.reshape(nr, tr, nc, tc).transpose(0, 2, 1, 3)  # (nr, nc, tr, tc)
+        if transposed:
+            # columns driven from their sense end (the last row), rows read at their driver end
+            # (column 0): the solver's convention applied to the tile flipped both ways.  With
+            # the same ports as the forward read the network is reciprocal, so the transposed
+            # read is exactly the transpose of the forward one.
+            g4 = jnp.swapaxes(g4, -1, -2).transpose(1, 0, 2, 3)[..., ::-1, ::-1]  # (nc, nr, tc, tr)
+            v = volts.reshape(volts.shape[:-1] + (nc, tc))[..., ::-1]
+        else:
+            v = volts.reshape(volts.shape[:-1] + (nr, tr))
+        return g4, jnp.moveaxis(v, -2, 0)
+
+    def _wires(self, transposed: bool) -> tuple[float, float]:
+        """(driven-line, read-line) wire resistance per segment [Ω]."""
+        return (self.r_col, self.r_row) if transposed else (self.r_row, self.r_col)
+
     def _ir_drop_currents(self, state: CrossbarState, volts: Array, *, transposed: bool, key) -> Array:
+        """Output currents [A] of every tile with the wire network solved exactly:
+        forward ``batch + (n_tr, cols_p)``, transposed ``batch + (n_tc, rows_p)``."""
         from ..circuits.irdrop import crossbar_currents
 
-        (nr, nc), (tr, tc) = self.tile_grid, self.tile_shape
-        keys = (None, None) if key is None else tuple(jax.random.split(key))
+        r_drive, r_read = self._wires(transposed)
 
-        def per_array(g, v):
-            # g: padded conductance (rows_p, cols_p); tiles as a stack driven by their own inputs
-            g4 = g.reshape(nr, tr, nc, tc).transpose(0, 2, 1, 3)  # (nr, nc, tr, tc)
+        def per_array(g):
+            g4, v = self._tile_stack(g, volts, transposed=transposed)
+            solve = lambda gt, vt: crossbar_currents(gt, vt, r_row=r_drive, r_col=r_read)  # noqa: E731
+            out = jax.vmap(jax.vmap(solve, in_axes=(0, None)), in_axes=(0, 0))(g4, v)  # (no, ni) + batch + (read,)
             if transposed:
-                g4 = jnp.swapaxes(g4, -1, -2)  # columns are driven: (nr, nc, tc, tr)
-                vt = v.reshape(v.shape[:-1] + (nc, tc))
-                vt = jnp.moveaxis(vt, -2, 0)  # (nc, ..., tc)
-                solve_c = jax.vmap(lambda gcol, vc: crossbar_currents(gcol, vc, r_row=self.r_col, r_col=self.r_row),
-                                   in_axes=(0, None))  # over nr
-                out = jax.vmap(solve_c, in_axes=(1, 0))(g4, vt)  # (nc, nr, ..., tr)
-                out = jnp.moveaxis(jnp.moveaxis(out, 0, -3), 1, -2)  # (..., nc, nr, tr)
-                return out.reshape(out.shape[:-2] + (nr * tr,))
-            vr = v.reshape(v.shape[:-1] + (nr, tr))
-            vr = jnp.moveaxis(vr, -2, 0)  # (nr, ..., tr)
-            solve_r = jax.vmap(lambda grow, vrow: crossbar_currents(grow, vrow, r_row=self.r_row, r_col=self.r_col),
-                               in_axes=(0, None))  # over nc
-            out = jax.vmap(solve_r, in_axes=(0, 0))(g4, vr)  # (nr, nc, ..., tc)
-            out = jnp.moveaxis(jnp.moveaxis(out, 0, -3), 1, -2)  # (..., nr, nc, tc)
-            return out.reshape(out.shape[:-2] + (nc * tc,))
+                out = out[..., ::-1]  # rows were read in flipped order
+            out = jnp.moveaxis(out, (0, 1), (-3, -2))  # batch + (no, ni, read)
+            return out.reshape(out.shape[:-2] + (out.shape[-2] * out.shape[-1],))
 
-        gp = self.device.read(state.plus, key=keys[0])
-        currents = per_array(gp, volts)
-        if state.minus is None:
-            ref = jnp.full_like(gp, self.g_ref)
-            return currents - per_array(ref, volts)
-        gm = self.device.read(state.minus, key=keys[1])
-        return currents - per_array(gm, volts)
+        keys = (None, None) if key is None else tuple(jax.random.split(key))
+        gp = self._read_cells(state.plus, keys[0])
+        g_minus = jnp.full_like(gp, self.g_ref) if state.minus is None else self._read_cells(state.minus, keys[1])
+        return per_array(gp) - per_array(g_minus)
+
+    def _read_cells(self, device_state, key) -> Array:
+        """Conductance [S] of each cell in one read (read noise sampled per cell when the
+        device has it; shared by the batch of this call)."""
+        if self.device.read_noise_std(device_state) is None:
+            return self.device.conductance(device_state)
+        if key is None:
+            raise ValueError("key is required for an MVM on devices with read noise")
+        return self.device.read(device_state, key=key)
 
     def _mvm(self, state, x, *, key, transposed: bool):
         n_in = self.out_features if transposed else self.in_features
@@ -375,24 +395,60 @@ class Crossbar(eqx.Module):
     def mvm_energy(self, state: CrossbarState, x: ArrayLike, *, transposed: bool = False) -> MVMEnergy:
         """Energy [J] of the MVMs of a batch of inputs ``x`` (shape ``(..., n)``).
 
-        Cells: ``read_time · Σ_samples Σ_i V_i² Σ_j (G⁺_ij + G⁻_ij)`` (every cell of a driven
-        line dissipates ``V²G`` while the virtual-ground outputs sit at 0 V; ideal wires).
+        Cells and wires: ``read_time ·`` the power the drivers deliver.  With ideal wires
+        that is ``Σ_samples Σ_i V_i² Σ_j (G⁺_ij + G⁻_ij)`` (every cell of a driven line sees
+        ``V_i`` while the virtual-ground outputs sit at 0 V), all of it in the cells.  With
+        ``ir_drop`` the network is solved (one more solve per tile and array) and the power
+        is split exactly into cells and wires (``MVMEnergy.wire``).
         Converters: one DAC conversion per driven line per tile it drives, one ADC
         conversion per output line per tile.
         """
         n_in = self.out_features if transposed else self.in_features
         volts, _ = self._encode(x, n_in, "x")
-        g = self.device.conductance(state.plus)
-        g = g + (self.g_ref if state.minus is None else self.device.conductance(state.minus))
-        g = self._trim(g)
-        line_g = g.sum(axis=0) if transposed else g.sum(axis=1)  # conductance on each driven line
-        device = self.read_time * jnp.sum(volts**2 * line_g)
         samples = math.prod(volts.shape[:-1])
         nr, nc = self.tile_grid
         n_out = self.in_features if transposed else self.out_features
         dac = samples * n_in * (nr if transposed else nc) * self.dac.energy
         adc = samples * n_out * (nc if transposed else nr) * self.adc.energy
-        return MVMEnergy(device, jnp.asarray(dac, device.dtype), jnp.asarray(adc, device.dtype))
+        if self.ir_drop:
+            device, wire = self._ir_drop_power(state, volts, transposed=transposed)
+            device, wire = self.read_time * device, self.read_time * wire
+        else:
+            g = self.device.conductance(state.plus)
+            g = g + (self.g_ref if state.minus is None else self.device.conductance(state.minus))
+            g = self._trim(g)
+            line_g = g.sum(axis=0) if transposed else g.sum(axis=1)  # conductance on each driven line
+            device = self.read_time * jnp.sum(volts**2 * line_g)
+            wire = jnp.zeros_like(device)
+        return MVMEnergy(device, jnp.asarray(dac, device.dtype), jnp.asarray(adc, device.dtype), wire)
+
+    def _ir_drop_power(self, state: CrossbarState, volts: Array, *, transposed: bool):
+        """Summed (cell, wire) power [W] over the batch and all tiles and arrays."""
+        from ..circuits.irdrop import solve_crossbar
+
+        rp, cp = self.padded_shape
+        pad = (cp if transposed else rp) - volts.shape[-1]
+        volts = jnp.pad(volts, [(0, 0)] * (volts.ndim - 1) + [(0, pad)])
+        r_drive, r_read = self._wires(transposed)
+
+        def per_array(g):
+            g4, v = self._tile_stack(g, volts, transposed=transposed)
+
+            def solve(gt, vt):
+                p = solve_crossbar(gt, vt, r_row=r_drive, r_col=r_read).power()
+                return jnp.sum(p.device), jnp.sum(p.wire)
+
+            dev, wire = jax.vmap(jax.vmap(solve, in_axes=(0, None)), in_axes=(0, 0))(g4, v)
+            return jnp.sum(dev), jnp.sum(wire)
+
+        g_arrays = [self.device.conductance(state.plus)]
+        g_arrays.append(jnp.full_like(g_arrays[0], self.g_ref) if state.minus is None
+                        else self.device.conductance(state.minus))
+        dev = wire = 0.0
+        for g in g_arrays:
+            d, w = per_array(jax.lax.stop_gradient(g))
+            dev, wire = dev + d, wire + w
+        return dev, wire
 
     # ------------------------------------------------------------------ updates
     def _apply(self, state: CrossbarState, up: Array, down: Array, key: PRNGKeyArray) -> CrossbarState:
@@ -432,9 +488,11 @@ class Crossbar(eqx.Module):
             bit_length: pulse slots per sample (the maximum with ``bl_management``).
             bl_management: use the shortest of the trains 1, 2, 4, 8, 16, … ≤ ``bit_length``
                 slots that can still deliver the largest update requested in the batch
-                (``max_b lr·max|x_b|·max|d_b| / dw_min`` coincidences): fewer slots, larger
-                probabilities, the same expected update, less work (aihwkit's
-                ``update_bl_management``).  False: always ``bit_length`` slots.
+                (``max_b lr·max|x_b|·max|d_b| / dw_min`` coincidences with
+                ``update_management``; without it ``max_b lr·max(max|x_b|, max|d_b|)² / dw_min``,
+                so that neither probability exceeds 1): fewer slots, larger probabilities,
+                the same expected update, less work (aihwkit's ``update_bl_management``).
+                False: always ``bit_length`` slots.
             batch_mode: ``"aggregate"`` sums each cell's potentiation and depression
                 coincidences over the batch and applies them in one device update
                 (potentiation first; differs from pulse-by-pulse order only at second order
@@ -515,9 +573,14 @@ class Crossbar(eqx.Module):
         if len(lengths) == 1:
             new_state, up, down = update_with(lengths[0])(state)
         else:
-            # aihwkit's bit-length management: the shortest train whose coincidence probability
-            # still reaches the largest requested update of any sample (p·q ≤ 1)
-            need = jnp.max(lr * x_max * d_max) / self.dw_min
+            # aihwkit's bit-length management: the shortest train whose firing probabilities
+            # stay ≤ 1 for every sample.  With update management max p = max q and the bound
+            # is p·q ≤ 1; without it p and q are bounded separately (lr·max|x|² and
+            # lr·max|d|² over length·dw_min), else short trains would clip and bias the update
+            if update_management:
+                need = jnp.max(lr * x_max * d_max) / self.dw_min
+            else:
+                need = jnp.max(lr * jnp.maximum(x_max, d_max) ** 2) / self.dw_min
             index = jnp.sum(jnp.asarray(lengths[:-1], dtype) < need)
             new_state, up, down = jax.lax.switch(index, [update_with(n) for n in lengths], state)
         return new_state, self._pulse_record(up, down)

@@ -19,8 +19,8 @@ loss change their state during training.
 
 Energy of one update (training step), in joules: the write pulses (device physics,
 :meth:`~synaptax.arrays.Crossbar.write_energy`), the forward MVMs of every layer and the
-transposed MVMs of every layer but the first (cells ``V²·G·t`` and converters,
-:meth:`~synaptax.arrays.Crossbar.mvm_energy`).
+transposed MVMs of every layer but the first (cells ``V²·G·t``, wires when IR drop is
+on, and converters, :meth:`~synaptax.arrays.Crossbar.mvm_energy`).
 """
 from __future__ import annotations
 
@@ -173,10 +173,10 @@ class Algorithm(eqx.Module):
         read = conv = jnp.zeros(())
         for i, (c, s, h, g) in enumerate(zip(crossbars, ts.states, inputs, g_probe)):
             e = c.mvm_energy(s, h)
-            read, conv = read + e.device, conv + e.dac + e.adc
+            read, conv = read + e.device + e.wire, conv + e.dac + e.adc
             if i > 0:
                 e = c.mvm_energy(s, g, transposed=True)
-                read, conv = read + e.device, conv + e.dac + e.adc
+                read, conv = read + e.device + e.wire, conv + e.dac + e.adc
 
         lr = self.schedule(ts.step)
         write = pulses = jnp.zeros(())
