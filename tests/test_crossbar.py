@@ -297,9 +297,11 @@ def test_update_respects_device_bounds(getkey):
     for s in (state.plus, state.minus):
         g = np.asarray(s.conductance)
         assert np.all(g >= np.asarray(s.g_min)) and np.all(g <= np.asarray(s.g_max))
-    # G+ driven to its top, G- to its bottom
-    np.testing.assert_allclose(np.asarray(state.plus.conductance), np.asarray(state.plus.g_max))
-    np.testing.assert_allclose(np.asarray(state.minus.conductance), np.asarray(state.minus.g_min))
+    # G+ driven to its top, G- to its bottom (to within the cycle-to-cycle error of the last,
+    # clipped pulse, which is a fraction of one step)
+    step = float(xbar.device.step)
+    np.testing.assert_allclose(np.asarray(state.plus.conductance), np.asarray(state.plus.g_max), rtol=0, atol=step)
+    np.testing.assert_allclose(np.asarray(state.minus.conductance), np.asarray(state.minus.g_min), rtol=0, atol=step)
 
 
 # --------------------------------------------------------------------------- transformations

@@ -116,7 +116,7 @@ class AbstractPulsedDevice(AbstractDevice):
         var = self.variability
         k_step, k_asym, k_lo, k_hi, k_stuck = jax.random.split(key, 5)
         dtype = jnp.result_type(float)
-        normal = lambda k: jax.random.normal(k, shape, dtype)  # noqa: E731
+        normal = lambda k: fast_random.normal(k, shape, dtype)  # noqa: E731
         scale = jnp.maximum(1.0 + var.d2d_step * normal(k_step), 0.0)
         beta = jnp.clip(self.asymmetry + var.d2d_asymmetry * normal(k_asym), -1.0, 1.0)
         step_up = self.step * scale * (1.0 + beta)
@@ -125,7 +125,7 @@ class AbstractPulsedDevice(AbstractDevice):
         g_min = jnp.maximum(self.g_min * (1.0 + var.d2d_bounds * normal(k_lo)), 0.0)
         g_max = self.g_max * (1.0 + var.d2d_bounds * normal(k_hi))
         g_max = jnp.maximum(g_max, g_min + 0.05 * span)
-        u = jax.random.uniform(k_stuck, shape, dtype)
+        u = fast_random.uniform(k_stuck, shape, dtype)
         stuck = jnp.where(u < var.stuck_min, 1, jnp.where(u < var.stuck_min + var.stuck_max, 2, 0)).astype(jnp.int8)
         g0 = g_min if conductance is None else jnp.broadcast_to(jnp.asarray(conductance, dtype), shape)
         g0 = jnp.clip(g0, g_min, g_max)
