@@ -1,0 +1,606 @@
+"""Electrochemical ionic synapse (EIS, ECRAM): channel conductance set by inserted ions.
+
+A three-terminal cell: a gate pulse moves working ions (Mg²⁺, H⁺, O²⁻) through an
+electrolyte between a reservoir and the channel (WO₃); each ion dopes the channel with
+electrons and raises its conductance.  The physics follows Schwacke et al., *Electrochemical
+Ionic Synapses with Mg²⁺ as the Working Ion*, Adv. Electron. Mater. 2024 (shared/papers/
+mg-ion-electrochemical-synapse-MgWO3-AdvElectronMater2024.txt) and shared/docs/
+device-physics.md §C.  Presets (with the provenance of every number) are in
+:mod:`synaptax.devices.ecram_presets`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Literal
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, PRNGKeyArray
+
+from .._checks import check_finite, check_less, check_nonnegative, check_positive, is_concrete
+from .. import _random as fast_random
+from .base import AbstractDevice, PulseCounts, split_pulses
+from .variability import Variability
+
+_LN10 = math.log(10.0)
+
+
+def _check_positive_or_inf(name: str, value) -> None:
+    """Raise ValueError unless ``value`` is > 0 (``inf`` allowed: "never")."""
+    if is_concrete(value) and not float(value) > 0:
+        raise ValueError(f"{name} must be positive (inf for none), got {float(value)!r}")
+
+
+class ECRAMGeometry(eqx.Module):
+    """Geometry of an electrochemical cell (SI units, all > 0).
+
+    Attributes:
+        channel_width: width ``w`` of the channel between source and drain [m].
+        channel_length: length ``l`` between source and drain [m].
+        thickness: channel film thickness ``t`` [m].
+        exchange_area: ion-exchange area ``A_ex`` [m²]: the area of the channel film in
+            contact with the electrolyte, through which ions enter (the whole WO₃ film in
+            the paper's devices, larger than ``w·l``).
+    """
+
+    channel_width: float
+    channel_length: float
+    thickness: float
+    exchange_area: float
+
+    def __check_init__(self):
+        for name in ("channel_width", "channel_length", "thickness", "exchange_area"):
+            check_positive(name, getattr(self, name))
+
+    @classmethod
+    def square_cell(cls, size: float, *, thickness: float = 80e-9) -> "ECRAMGeometry":
+        """A ``size × size`` cell whose whole channel is the ion-exchange area
+        (``w = l = size``, ``A_ex = size²``); ``thickness`` [m], default the paper's 80 nm."""
+        check_positive("size", size)
+        return cls(channel_width=size, channel_length=size, thickness=thickness, exchange_area=size * size)
+
+    @property
+    def aspect(self) -> float:
+        """``w / l`` (dimensionless): the number of squares of the channel, inverted."""
+        return self.channel_width / self.channel_length
+
+    @property
+    def volume(self) -> float:
+        """Volume of the ion-hosting film ``A_ex · t`` [m³]."""
+        return self.exchange_area * self.thickness
+
+
+class ECRAMState(eqx.Module):
+    """State of an array of electrochemical cells; every field has the array's shape.
+
+    Attributes:
+        conductance: channel conductance [S].
+        scale_up: this cell's sensitivity ``κ`` relative to the model's, for potentiation
+            (device-to-device sample, including the up/down asymmetry ``1 + β``).
+        scale_down: the same for depression (``1 − β``).
+        g_eq: this cell's conductance at zero open-circuit potential [S] (device-to-device
+            OCP offset).
+        g_min: this cell's lower programming bound [S].
+        g_max: this cell's upper programming bound [S].
+        stuck: int8 fault code: 0 working, 1 stuck at ``g_min``, 2 stuck at ``g_max``.
+    """
+
+    conductance: Array
+    scale_up: Array
+    scale_down: Array
+    g_eq: Array
+    g_min: Array
+    g_max: Array
+    stuck: Array
+
+
+class ECRAMDevice(AbstractDevice):
+    """Electrochemical ionic synapse (ECRAM): conductance set by inserted charge.
+
+    Physics (per cell; ``G`` the channel conductance, ``Q`` the inserted charge):
+
+    * **Charge → conductance.**  ``dG/dQ = κ·(G/G_ref)^p`` (Schwacke 2024 Figs. 3d–e, 4:
+      ``ΔG ∝ I_p·t_p`` at fixed ``G₀``, larger at larger ``G₀``).  Integrated exactly in the
+      charge-linear coordinate ``s = (G/G_ref)^(1−p)``: ``Δs = (1−p)·κ·Q/G_ref``, so any
+      (fractional) number of pulses is one closed-form step and equal charges in and out
+      cancel exactly.
+    * **Current pulses** (``pulse_mode="current"``) insert ``Q = ±I_p·t_p`` per pulse.
+      **Voltage pulses** (``"voltage"``) drive an ionic current through the gate
+      ``I = (±V_p − V_OCP(G))/R_gate``, so the charge depends on the state's OCP (the
+      paper's explanation of Fig. 5's drift under voltage gating).
+    * **Open-circuit potential.**  ``V_OCP = S·log10(G/G_eq)`` (Fig. 3b: 10× in ``G``
+      within ``S`` = 110 mV; ``G_eq`` ≈ 40 µS where OCP = 0, Fig. 8a).
+    * **Rest (``evolve``).**  Ions flow back through the electrolyte driven by the OCP:
+      ``dQ/dt = (V_rest − V_OCP(G))/R_path`` with ``R_path = R_gate`` when the gate is
+      held at ``V_rest`` (``rest_condition="held"``) and, at open circuit, through the
+      electrolyte's electronic leak: ``R_path = R_gate·(1 + σ_ion/σ_e)`` (≈ 26·R_gate for
+      the paper's PCE, ``σ_e/σ_ion`` = 0.04); ``V_rest`` = 0 then.  No leak
+      (``leak_ratio = 0``) means no open-circuit drift.  Combined with the charge law, in
+      ``s``: ``ds/dt = c·ln(s*/s)``, ``c = κ·S/(ln10·R_path·G_ref)``, ``s*`` the ``s`` of
+      ``G* = G_eq·10^(V_rest/S)``: a monotonic approach to ``G*``, integrated by an
+      exponential midpoint rule (``substeps`` per call) that never overshoots.  Voltage
+      pulses follow the same flow toward ``G_eq·10^(±V_p/S)`` with ``R_gate``.
+    * **Ion loss** (protons in air): the inserted charge above the undoped channel decays,
+      ``s − s_undoped ∝ exp(−t/ion_loss_time)`` (exact), split with the OCP relaxation.
+    * **Energy per pulse**: ``E = |I_p|·t_p·|V_G| + E_dyn`` with the gate voltage
+      ``V_G = V_OCP(G) + I_p·R_gate`` (current pulses; ``V_G = ±V_p`` for voltage pulses)
+      and ``E_dyn`` the dynamic (line-charging) energy per pulse.
+    * **Variability** (:class:`Variability`): ``d2d_step`` scales ``κ`` per cell,
+      ``d2d_asymmetry`` spreads ``β`` (``κ_up = κ(1+β)``, ``κ_down = κ(1−β)``),
+      ``d2d_bounds`` the programming window, ``c2c``/``c2c_range`` the per-pulse noise
+      (as for the generic pulsed devices), ``read_noise`` the read; ``ocp_offset_std``
+      [V] offsets each cell's OCP (its ``G_eq``).
+    * **Programming window.**  ``[g_min, g_max]`` is the window a program-and-verify
+      controller keeps cells in: pulses never move a cell beyond it (a cell already outside,
+      e.g. after ion loss, is not snapped back).  Rest and ion loss are physics and can
+      leave it.
+
+    Geometry (:class:`ECRAMGeometry`, see :meth:`scaled`): ``G = σ·w·t/l`` and a charge
+    ``Q`` spreads over the film volume ``A_ex·t``, so ``κ ∝ (w/l)/A_ex`` and conductances
+    ``∝ w·t/l``; the gate (ionic) resistance ``∝ 1/A_ex``.  All numbers of a model refer to
+    its ``geometry``.
+
+    Attributes (SI units):
+        g_min, g_max: programming window [S], ``0 < g_min < g_max``.
+        g_undoped: conductance with no working ions [S], ``0 < g_undoped ≤ g_min`` (the
+            target of ion loss).
+        sensitivity: ``κ``, the conductance change per inserted charge at ``g_ref`` [S/C].
+        g_ref: reference conductance of the sensitivity law [S].
+        exponent: ``p`` in ``(G/G_ref)^p``, ``0 ≤ p < 1``.
+        asymmetry: mean up/down asymmetry ``β``, ``|β| < 1``.
+        ocp_slope: ``S`` [V per decade of conductance], > 0.
+        g_eq: conductance at zero OCP [S].
+        gate_resistance: ``R_gate``, the ionic path resistance of the gate [Ω].
+        leak_ratio: ``σ_e/σ_ion`` of the electrolyte (≥ 0; 0: electronically insulating).
+        rest_condition: ``"open-circuit"`` or ``"held"`` (gate held at ``rest_voltage``).
+        rest_voltage: gate voltage at rest when held [V].
+        ion_loss_time: time constant of working-ion loss [s] (``inf``: none).
+        pulse_mode: ``"current"`` or ``"voltage"``.
+        pulse_current: current-pulse amplitude [A] (> 0; current mode).
+        pulse_voltage: voltage-pulse amplitude [V] (> 0; voltage mode).
+        pulse_width: pulse width [s], > 0.
+        dynamic_energy: energy per pulse beyond the ionic work (charging lines) [J], ≥ 0.
+        geometry: the cell's :class:`ECRAMGeometry`.
+        variability: :class:`Variability`.
+        ocp_offset_std: device-to-device standard deviation of the OCP offset [V].
+        substeps: exponential-midpoint substeps per ``evolve`` call and per voltage-pulse
+            update (static).
+    """
+
+    g_min: float
+    g_max: float
+    g_undoped: float
+    sensitivity: float
+    g_ref: float
+    exponent: float
+    ocp_slope: float
+    g_eq: float
+    gate_resistance: float
+    geometry: ECRAMGeometry
+    asymmetry: float = 0.0
+    leak_ratio: float = 0.0
+    rest_condition: Literal["open-circuit", "held"] = eqx.field(static=True, default="open-circuit")
+    rest_voltage: float = 0.0
+    ion_loss_time: float = math.inf
+    pulse_mode: Literal["current", "voltage"] = eqx.field(static=True, default="current")
+    pulse_current: float = 10e-6
+    pulse_voltage: float = 1.0
+    pulse_width: float = 0.5
+    dynamic_energy: float = 0.0
+    variability: Variability = Variability()
+    ocp_offset_std: float = 0.0
+    substeps: int = eqx.field(static=True, default=8)
+
+    def __check_init__(self):
+        check_positive("g_undoped", self.g_undoped)
+        check_positive("g_min", self.g_min)
+        check_positive("g_max", self.g_max)
+        check_less("g_min", self.g_min, "g_max", self.g_max)
+        if is_concrete((self.g_undoped, self.g_min)) and float(self.g_undoped) > float(self.g_min):
+            raise ValueError(f"g_undoped must not exceed g_min, got g_undoped={float(self.g_undoped)!r} "
+                             f"and g_min={float(self.g_min)!r}")
+        check_positive("sensitivity", self.sensitivity)
+        check_positive("g_ref", self.g_ref)
+        if is_concrete(self.exponent) and not 0.0 <= float(self.exponent) < 1.0:
+            raise ValueError(f"exponent must satisfy 0 <= exponent < 1, got {float(self.exponent)!r}")
+        if is_concrete(self.asymmetry) and not abs(float(self.asymmetry)) < 1.0:
+            raise ValueError(f"asymmetry must satisfy |asymmetry| < 1, got {float(self.asymmetry)!r}")
+        check_positive("ocp_slope", self.ocp_slope)
+        check_positive("g_eq", self.g_eq)
+        check_positive("gate_resistance", self.gate_resistance)
+        check_nonnegative("leak_ratio", self.leak_ratio)
+        if self.rest_condition not in ("open-circuit", "held"):
+            raise ValueError(f"rest_condition must be 'open-circuit' or 'held', got {self.rest_condition!r}")
+        check_finite("rest_voltage", self.rest_voltage)
+        _check_positive_or_inf("ion_loss_time", self.ion_loss_time)
+        if self.pulse_mode not in ("current", "voltage"):
+            raise ValueError(f"pulse_mode must be 'current' or 'voltage', got {self.pulse_mode!r}")
+        if self.pulse_mode == "current":
+            check_positive("pulse_current", self.pulse_current)
+        else:
+            check_positive("pulse_voltage", self.pulse_voltage)
+        check_positive("pulse_width", self.pulse_width)
+        check_nonnegative("dynamic_energy", self.dynamic_energy)
+        check_nonnegative("ocp_offset_std", self.ocp_offset_std)
+        if not isinstance(self.geometry, ECRAMGeometry):
+            raise TypeError(f"geometry must be an ECRAMGeometry, got {type(self.geometry).__name__}")
+        if not isinstance(self.variability, Variability):
+            raise TypeError(f"variability must be a Variability, got {type(self.variability).__name__}")
+        if isinstance(self.substeps, bool) or not isinstance(self.substeps, int) or self.substeps < 1:
+            raise ValueError(f"substeps must be an integer >= 1, got {self.substeps!r}")
+
+    # ------------------------------------------------------------------ laws (public)
+    @property
+    def pulse_charge(self) -> float:
+        """Charge [C] of one nominal pulse: ``I_p·t_p`` (current mode) or ``V_p·t_p/R_gate``
+        (voltage mode, at zero OCP)."""
+        if self.pulse_mode == "current":
+            return self.pulse_current * self.pulse_width
+        return self.pulse_voltage * self.pulse_width / self.gate_resistance
+
+    def _s(self, g):
+        return (g / self.g_ref) ** (1.0 - self.exponent)
+
+    def _g(self, s):
+        return self.g_ref * jnp.maximum(s, 0.0) ** (1.0 / (1.0 - self.exponent))
+
+    def charge_to_conductance(self, conductance: ArrayLike, charge: ArrayLike) -> Array:
+        """Conductance [S] after inserting ``charge`` [C] (signed, broadcastable) into a
+        nominal cell at ``conductance`` [S]: the sensitivity law alone (no window, noise or
+        variation); zero once all charge is removed."""
+        g = jnp.asarray(conductance, jnp.result_type(float))
+        return self._g(self._s(g) + (1.0 - self.exponent) * self.sensitivity * jnp.asarray(charge) / self.g_ref)
+
+    def conductance_to_charge(self, conductance_from: ArrayLike, conductance_to: ArrayLike) -> Array:
+        """Charge [C] that moves a nominal cell from ``conductance_from`` to
+        ``conductance_to`` (both [S], > 0): the inverse of :meth:`charge_to_conductance`."""
+        ds = self._s(jnp.asarray(conductance_to)) - self._s(jnp.asarray(conductance_from))
+        return ds * self.g_ref / ((1.0 - self.exponent) * self.sensitivity)
+
+    def open_circuit_potential(self, conductance: ArrayLike, g_eq: ArrayLike | None = None) -> Array:
+        """``V_OCP = S·log10(G/G_eq)`` [V] at ``conductance`` [S] (``g_eq`` [S]: per-cell
+        values, e.g. ``state.g_eq``; the model's by default)."""
+        g_eq = self.g_eq if g_eq is None else g_eq
+        return self.ocp_slope * jnp.log10(jnp.asarray(conductance) / g_eq)
+
+    @property
+    def rest_target_offset(self) -> float:
+        """``V_rest`` [V] the cells relax to at rest (0 at open circuit)."""
+        return self.rest_voltage if self.rest_condition == "held" else 0.0
+
+    @property
+    def rest_conductance(self) -> float:
+        """Conductance [S] a nominal cell settles to at rest, ``G_eq·10^(V_rest/S)``, ignoring
+        ion loss."""
+        return self.g_eq * 10.0 ** (self.rest_target_offset / self.ocp_slope)
+
+    @property
+    def rest_path_conductance(self) -> float:
+        """``1/R_path`` [S] of the ionic return path at rest (module docstring)."""
+        if self.rest_condition == "held":
+            return 1.0 / self.gate_resistance
+        return self.leak_ratio / (self.gate_resistance * (1.0 + self.leak_ratio))
+
+    # ------------------------------------------------------------------ geometry
+    def scaled(self, geometry: ECRAMGeometry, *, pulse_width: float | None = None) -> "ECRAMDevice":
+        """The same materials in another ``geometry``.
+
+        With ``a = A_ex'/A_ex``, ``r = (w'/l')/(w/l)``, ``τ = t'/t`` (this model's geometry
+        to the new one):
+
+        * conductances (``g_min``, ``g_max``, ``g_undoped``, ``g_ref``, ``g_eq``) ``× r·τ``
+          (``G = σ·w·t/l``);
+        * sensitivity ``κ × r/a`` (a charge spreads over ``A_ex·t``; ``t`` cancels);
+        * gate resistance ``× 1/a`` (ions cross the electrolyte over ``A_ex``);
+        * current pulses carry ``× a·τ`` the charge, so one pulse moves ``G`` by the same
+          fraction (the same number of states); the width is kept unless ``pulse_width``
+          is given, the current follows (``I_p = Q/t_p``), and the gate overpotential
+          ``I_p·R_gate`` scales ``× τ·t_p/t_p'`` — the energy per pulse
+          ``× a·τ`` at the same width;
+        * voltage pulses keep ``V_p``; the width is ``× τ`` unless given (same fraction);
+        * dynamic energy ``× a`` (gate capacitance ∝ area) [assumed]; the OCP law,
+          ``p``, ``β``, the leak ratio, the ion-loss time and the variability are material
+          properties and are kept.
+
+        So the normalised energy ``E/(A_ex·ΔG)`` is unchanged at fixed ``w/l`` and width,
+        and ``∝ l/w`` otherwise; the rest relaxation rate is unchanged at fixed thickness.
+        """
+        if not isinstance(geometry, ECRAMGeometry):
+            raise TypeError(f"geometry must be an ECRAMGeometry, got {type(geometry).__name__}")
+        old = self.geometry
+        a = geometry.exchange_area / old.exchange_area
+        r = geometry.aspect / old.aspect
+        tau = geometry.thickness / old.thickness
+        gs = r * tau
+        changes = dict(
+            geometry=geometry, g_min=self.g_min * gs, g_max=self.g_max * gs, g_undoped=self.g_undoped * gs,
+            g_ref=self.g_ref * gs, g_eq=self.g_eq * gs, sensitivity=self.sensitivity * r / a,
+            gate_resistance=self.gate_resistance / a, dynamic_energy=self.dynamic_energy * a)
+        if self.pulse_mode == "current":
+            width = self.pulse_width if pulse_width is None else pulse_width
+            check_positive("pulse_width", width)
+            changes.update(pulse_width=width, pulse_current=self.pulse_charge * a * tau / width)
+        else:
+            width = self.pulse_width * tau if pulse_width is None else pulse_width
+            check_positive("pulse_width", width)
+            changes.update(pulse_width=width)
+        return dataclasses.replace(self, **changes)
+
+    # ------------------------------------------------------------------ interface
+    @property
+    def conductance_range(self) -> tuple[float, float]:
+        """The programming window ``(g_min, g_max)`` [S]."""
+        return (self.g_min, self.g_max)
+
+    @property
+    def nominal_step(self) -> float:
+        """``κ·Q_p·(G_mid/G_ref)^p`` [S] at ``G_mid = (g_min + g_max)/2``: the mean of a
+        potentiation and a depression step of a nominal cell (``Q_p`` at zero OCP)."""
+        g_mid = 0.5 * (self.g_min + self.g_max)
+        return self.sensitivity * self.pulse_charge * (g_mid / self.g_ref) ** self.exponent
+
+    def init(self, shape, *, key: PRNGKeyArray, conductance: ArrayLike | None = None) -> ECRAMState:
+        """State of an array of shape ``shape`` with device-to-device variation from ``key``.
+
+        ``conductance`` [S] (broadcastable to ``shape``) sets the initial conductance,
+        clipped to each cell's window; by default each cell starts at its zero-OCP
+        conductance ``G_eq`` (clipped to the window), the state a cell relaxes to after
+        assembly.  Stuck cells sit at their bound.
+        """
+        shape = tuple(shape)
+        var = self.variability
+        dtype = jnp.result_type(float)
+        # one keyed hash draw for all six per-cell samples (cheap to compile and to run)
+        z_step, z_asym, z_lo, z_hi, z_stuck, z_ocp = fast_random.normal(key, (6,) + shape, dtype)
+        scale = jnp.maximum(1.0 + var.d2d_step * z_step, 0.0)
+        beta = jnp.clip(self.asymmetry + var.d2d_asymmetry * z_asym, -1.0, 1.0)
+        span = self.g_max - self.g_min
+        g_min = jnp.maximum(self.g_min * (1.0 + var.d2d_bounds * z_lo), 0.05 * self.g_min)
+        g_max = jnp.maximum(self.g_max * (1.0 + var.d2d_bounds * z_hi), g_min + 0.05 * span)
+        g_eq = self.g_eq * 10.0 ** (self.ocp_offset_std * z_ocp / self.ocp_slope)
+        u = 0.5 * (1.0 + jax.lax.erf(z_stuck / jnp.sqrt(jnp.asarray(2.0, dtype))))   # uniform in (0, 1)
+        stuck = jnp.where(u < var.stuck_min, 1, jnp.where(u < var.stuck_min + var.stuck_max, 2, 0)).astype(jnp.int8)
+        g0 = g_eq if conductance is None else jnp.broadcast_to(jnp.asarray(conductance, dtype), shape)
+        g0 = jnp.clip(g0, g_min, g_max)
+        g0 = jnp.where(stuck == 1, g_min, jnp.where(stuck == 2, g_max, g0))
+        return ECRAMState(g0, scale * (1.0 + beta), scale * (1.0 - beta), g_eq, g_min, g_max, stuck)
+
+    def _relax(self, g, log_target, rate, amount, g_floor, substeps=None):
+        """Integrate the OCP-driven flow toward ``G* = exp(log_target)`` for ``amount``.
+
+        In the charge-linear coordinate ``s = (G/G_ref)^(1−p)`` the flow is
+        ``ds/dτ = rate·ln(s*/s)`` (``rate = κ·S/(ln10·R·G_ref)`` [1/s]).  Each substep is an
+        exponential midpoint step of ``d(s − s*)/dτ = −rate·L(s)·(s − s*)`` with
+        ``L(s) = ln(s/s*)/(s − s*) > 0`` frozen at the midpoint: ``s − s*`` is multiplied by
+        a factor in (0, 1], so the approach is monotonic and never overshoots, for any
+        ``amount``.  ``L`` varies only logarithmically when the target is far (voltage
+        pulses), so a few substeps are accurate; written with ``expm1`` in log space so that
+        far targets (``G*`` beyond the float range) are safe.  ``G`` never goes below
+        ``g_floor`` [S] (the undoped channel: no ions left to remove).
+        """
+        substeps = self.substeps if substeps is None else substeps
+        q = 1.0 - self.exponent
+        h = amount / substeps
+        log_s_star = q * (log_target - jnp.log(self.g_ref))
+        s = self._s(g)
+
+        def increment(s_from, s_eval, dt):
+            a = log_s_star - jnp.log(s_eval)              # ln(s*/s_eval)
+            small = jnp.abs(a) < 1e-6
+            beta = jnp.where(small, 1.0 - 0.5 * a, a / jnp.where(small, 1.0, jnp.expm1(a)))  # a/expm1(a) ≥ 0
+            z = rate * dt * beta / s_eval                  # rate·dt·L(s_eval) ≥ 0
+            tiny = z < 1e-6
+            phi = jnp.where(tiny, 1.0 - 0.5 * z, -jnp.expm1(-z) / jnp.where(tiny, 1.0, z))  # (1 − e^−z)/z
+            # (s* − s_from)·L(s_eval) = a + (s_eval − s_from)·beta/s_eval
+            return rate * dt * (a + (s_eval - s_from) * beta / s_eval) * phi
+
+        s_star = jnp.exp(log_s_star)     # may over/underflow: only used as a bound
+        s_floor = self._s(g_floor)
+
+        def substep(_, s):
+            # the exact flow never crosses s* nor leaves the doped range: clamp roundoff
+            lo = jnp.maximum(jnp.minimum(s, s_star), s_floor)
+            hi = jnp.maximum(s, s_star)
+            s_half = jnp.clip(s + increment(s, s, 0.5 * h), lo, hi)
+            return jnp.clip(s + increment(s, s_half, h), lo, hi)
+
+        s = jax.lax.fori_loop(0, substeps, substep, s) if substeps > 1 else substep(0, s)
+        return self._g(s)
+
+    def _pulse_det(self, g, state, n, *, potentiate: bool):
+        """Deterministic conductance after ``n ≥ 0`` pulses of one direction (no window)."""
+        scale = state.scale_up if potentiate else state.scale_down
+        if self.pulse_mode == "current":
+            q = (1.0 if potentiate else -1.0) * n * self.pulse_charge
+            ds = (1.0 - self.exponent) * self.sensitivity * scale * q / self.g_ref
+            return self._g(self._s(g) + ds)
+        sign = 1.0 if potentiate else -1.0
+        log_target = jnp.log(state.g_eq) + sign * self.pulse_voltage * _LN10 / self.ocp_slope
+        rate = self.sensitivity * scale * self.ocp_slope / (_LN10 * self.gate_resistance * self.g_ref)
+        g_floor = jnp.minimum(jnp.minimum(self.g_undoped, state.g_min), g)
+        return self._relax(g, log_target, rate, n * self.pulse_width, g_floor)
+
+    def _windowed(self, g_new, g_old, state):
+        lo = jnp.minimum(state.g_min, g_old)
+        hi = jnp.maximum(state.g_max, g_old)
+        return jnp.clip(g_new, lo, hi)
+
+    def _has_c2c_noise(self) -> bool:
+        var = self.variability
+        if not is_concrete((var.c2c, var.c2c_range)):
+            return True
+        return bool(var.c2c != 0 or var.c2c_range != 0)
+
+    def _c2c_var(self, g_before, g_after, n, span):
+        var = self.variability
+        v = (var.c2c * (g_after - g_before)) ** 2 / jnp.maximum(n, 1.0) + (var.c2c_range * span) ** 2 * n
+        return jnp.where(n > 0, v, 0.0)
+
+    def apply_pulses(self, state: ECRAMState, pulses, *, key: PRNGKeyArray) -> ECRAMState:
+        """Apply nominal gate pulses per cell: potentiation first, then depression.
+
+        Args:
+            state: :class:`ECRAMState` of shape ``S``.
+            pulses: signed pulse count per cell (broadcastable to ``S``; positive
+                potentiates) or :class:`PulseCounts` of non-negative ``up``/``down`` counts;
+                counts may be fractional (a fraction of a pulse's charge).
+            key: PRNG key for cycle-to-cycle noise (keyword-only).
+
+        Returns:
+            The new state.  Pulses never move a cell beyond its programming window (a cell
+            already outside stays where it is unless pulled back in); stuck cells do not
+            move.  Noise: Gaussian with the variance of
+            :meth:`AbstractPulsedDevice.apply_pulses`'s rule, drawn once per call.
+        """
+        counts = split_pulses(pulses)
+        g0 = state.conductance
+        up = jnp.broadcast_to(counts.up, g0.shape).astype(g0.dtype)
+        down = jnp.broadcast_to(counts.down, g0.shape).astype(g0.dtype)
+        return _apply_jit(self, state, up, down, key)
+
+    def _apply_counts(self, state, up, down, key):
+        g0 = state.conductance
+        g_up = jnp.where(up > 0, self._windowed(self._pulse_det(g0, state, up, potentiate=True), g0, state), g0)
+        g_det = jnp.where(down > 0, self._windowed(self._pulse_det(g_up, state, down, potentiate=False), g_up, state),
+                          g_up)
+        g = g_det
+        if self._has_c2c_noise():
+            span = state.g_max - state.g_min
+            var = self._c2c_var(g0, g_up, up, span) + self._c2c_var(g_up, g_det, down, span)
+            g = self._windowed(g_det + jnp.sqrt(var) * fast_random.normal(key, g0.shape, g0.dtype), g0, state)
+        g = jnp.where(state.stuck == 0, g, g0)
+        return eqx.tree_at(lambda s: s.conductance, state, g)
+
+    def evolve(self, state: ECRAMState, duration: ArrayLike) -> ECRAMState:
+        """Let ``duration`` [s] (≥ 0, scalar or broadcastable to the array) pass at rest.
+
+        OCP-driven relaxation toward ``G_eq·10^(V_rest/S)`` through the rest path
+        (``rest_condition``), then loss of working ions (``ion_loss_time``), split over
+        ``substeps``.  Stuck cells do not move.  Without ion loss the approach is monotonic
+        and never crosses the target.
+        """
+        check_nonnegative("duration", duration)
+        lossy = not (is_concrete(self.ion_loss_time) and math.isinf(self.ion_loss_time))
+        if self._sealed and not lossy:
+            return state
+        return _evolve_jit(self, state, jnp.asarray(duration, state.conductance.dtype))
+
+    @property
+    def _sealed(self) -> bool:
+        """True for a sealed electrolyte at open circuit: no return path, no drift."""
+        return self.rest_condition == "open-circuit" and is_concrete(self.leak_ratio) and self.leak_ratio == 0
+
+    def _evolve_impl(self, state, duration):
+        g0 = state.conductance
+        duration = jnp.broadcast_to(duration, g0.shape)
+        rate = self.sensitivity * 0.5 * (state.scale_up + state.scale_down) * self.ocp_slope \
+            * self.rest_path_conductance / (_LN10 * self.g_ref)
+        log_target = jnp.log(state.g_eq) + self.rest_target_offset * _LN10 / self.ocp_slope
+        lossy = not (is_concrete(self.ion_loss_time) and math.isinf(self.ion_loss_time))
+        sealed = self._sealed
+
+        g_floor = jnp.minimum(jnp.minimum(self.g_undoped, state.g_min), g0)
+
+        def run(g):
+            if not lossy:
+                return self._relax(g, log_target, rate, duration, g_floor)
+            h = duration / self.substeps
+            s_u = self._s(jnp.minimum(self.g_undoped, state.g_min))
+            decay = jnp.exp(-h / self.ion_loss_time)
+
+            def substep(_, g):
+                if not sealed:
+                    g = self._relax(g, log_target, rate, h, g_floor, substeps=1)
+                s = self._s(g)
+                return self._g(s_u + (s - s_u) * decay)
+
+            return jax.lax.fori_loop(0, self.substeps, substep, g)
+
+        g = jax.lax.cond(jnp.all(duration == 0), lambda g: g, run, g0)
+        g = jnp.where(state.stuck == 0, g, g0)
+        return eqx.tree_at(lambda s: s.conductance, state, g)
+
+    def conductance(self, state: ECRAMState) -> Array:
+        """Channel conductance [S], the array's shape."""
+        return state.conductance
+
+    def read(self, state: ECRAMState, *, key: PRNGKeyArray | None = None) -> Array:
+        """Conductance [S] with relative read noise ``variability.read_noise`` (needs
+        ``key`` when non-zero), clipped at zero."""
+        g = state.conductance
+        rn = self.variability.read_noise
+        if is_concrete(rn) and rn == 0:
+            return g
+        if key is None:
+            raise ValueError("key is required to read a device with read_noise > 0")
+        return jnp.maximum(g * (1.0 + rn * fast_random.normal(key, g.shape, g.dtype)), 0.0)
+
+    def read_noise_std(self, state: ECRAMState) -> Array | None:
+        """``read_noise · G`` [S], or None when ``read_noise`` is zero."""
+        if is_concrete(self.variability.read_noise) and self.variability.read_noise == 0:
+            return None
+        return self.variability.read_noise * state.conductance
+
+    def gate_voltage(self, state: ECRAMState) -> PulseCounts:
+        """Gate voltage [V] during a potentiation (``up``) and a depression (``down``) pulse
+        per cell: ``V_OCP(G) ± I_p·R_gate`` (current mode) or ``±V_p`` (voltage mode)."""
+        v_ocp = self.open_circuit_potential(state.conductance, state.g_eq)
+        if self.pulse_mode == "current":
+            drop = self.pulse_current * self.gate_resistance
+            return PulseCounts(v_ocp + drop, v_ocp - drop)
+        v = jnp.full_like(v_ocp, self.pulse_voltage)
+        return PulseCounts(v, -v)
+
+    def gate_current(self, state: ECRAMState) -> PulseCounts:
+        """Gate (ionic) current [A] during a potentiation and a depression pulse per cell:
+        ``±I_p`` (current mode) or ``(±V_p − V_OCP)/R_gate`` (voltage mode)."""
+        v_ocp = self.open_circuit_potential(state.conductance, state.g_eq)
+        if self.pulse_mode == "current":
+            i = jnp.full_like(v_ocp, self.pulse_current)
+            return PulseCounts(i, -i)
+        return PulseCounts((self.pulse_voltage - v_ocp) / self.gate_resistance,
+                           (-self.pulse_voltage - v_ocp) / self.gate_resistance)
+
+    def pulse_energy(self, state: ECRAMState) -> PulseCounts:
+        """Energy [J] of one potentiation and one depression pulse per cell:
+        ``|I|·t_p·|V_G| + E_dyn`` (:meth:`gate_current`, :meth:`gate_voltage`), ≥ 0."""
+        v, i = self.gate_voltage(state), self.gate_current(state)
+        e = lambda vv, ii: jnp.abs(ii) * self.pulse_width * jnp.abs(vv) + self.dynamic_energy  # noqa: E731
+        return PulseCounts(e(v.up, i.up), e(v.down, i.down))
+
+
+@eqx.filter_jit
+def _apply_jit(device: ECRAMDevice, state: ECRAMState, up: Array, down: Array, key: PRNGKeyArray) -> ECRAMState:
+    # jitted so that eager calls reuse one compiled kernel per device and shape
+    return device._apply_counts(state, up, down, key)
+
+
+@eqx.filter_jit
+def _evolve_jit(device: ECRAMDevice, state: ECRAMState, duration: Array) -> ECRAMState:
+    return device._evolve_impl(state, duration)
+
+
+def normalized_pulse_energy(device: ECRAMDevice, conductance: ArrayLike) -> Array:
+    """The paper's figure of merit ``E/(A_ex·|ΔG|)`` [J m⁻² S⁻¹] of a nominal cell at
+    ``conductance`` [S] (any shape; result of the same shape): the mean energy of one
+    potentiation and one depression pulse over ``A_ex`` times the mean magnitude of their
+    conductance changes (no window, noise or variation).  Divide by
+    :data:`AJ_PER_UM2_PER_NS` (= 1e3) to read it in aJ µm⁻² nS⁻¹.
+    """
+    g = jnp.asarray(conductance, jnp.result_type(float))
+    nominal = dataclasses.replace(device, variability=Variability(), ocp_offset_std=0.0, asymmetry=0.0)
+    state = nominal.init(g.shape, key=jax.random.key(0), conductance=g)
+    # a window wide enough never to clip the one-pulse change
+    state = eqx.tree_at(lambda s: (s.g_min, s.g_max), state, (g * 1e-3, g * 1e3))
+    up = nominal._pulse_det(g, state, jnp.ones_like(g), potentiate=True) - g
+    down = g - nominal._pulse_det(g, state, jnp.ones_like(g), potentiate=False)
+    e = nominal.pulse_energy(state)
+    return 0.5 * (e.up + e.down) / (device.geometry.exchange_area * 0.5 * (up + down))
+
+
+#: ``1 aJ µm⁻² nS⁻¹`` in J m⁻² S⁻¹.
+AJ_PER_UM2_PER_NS = 1e-18 / (1e-12 * 1e-9)
+
+__all__ = ["AJ_PER_UM2_PER_NS", "ECRAMDevice", "ECRAMGeometry", "ECRAMState", "normalized_pulse_energy"]
