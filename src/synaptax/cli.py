@@ -50,7 +50,9 @@ def _add_train(sub):
     p.add_argument("--algorithm", default="analog-sgd", metavar="NAME",
                    help=f"training algorithm: {', '.join(ALGORITHMS)} (default: analog-sgd)")
     p.add_argument("--hidden", default="100", help="hidden layer sizes, comma-separated (default: 100)")
-    p.add_argument("--activation", default="sigmoid", help="sigmoid, relu or tanh (default: sigmoid)")
+    p.add_argument("--activation", default="sigmoid",
+                   help="hidden activation: sigmoid, relu, tanh, cogd-neuron (Co/Gd device neuron, mean response) "
+                        "or cogd-neuron-noisy (one noisy device read; analog algorithms) (default: sigmoid)")
     p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=0.5, help="learning rate (default: 0.5)")

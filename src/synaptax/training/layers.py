@@ -89,8 +89,14 @@ class AnalogLinear(eqx.Module):
         return y if self.bias is None else y + self.bias
 
 
+from ..devices.ferrimagnet_neuron import cogd_sigmoid, cogd_sigmoid_noisy  # noqa: E402
+
+#: Hidden activations by name.  A function with ``needs_key = True`` draws noise and is
+#: called as ``f(x, key=key)`` (analog networks only).
 ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
     "sigmoid": jax.nn.sigmoid,
     "relu": jax.nn.relu,
     "tanh": jnp.tanh,
+    "cogd-neuron": cogd_sigmoid,  # Co/Gd ferrimagnetic device neuron, mean response (≈ sigmoid)
+    "cogd-neuron-noisy": cogd_sigmoid_noisy,  # the same, one noisy device read per activation
 }

@@ -57,7 +57,7 @@ class AnalogMLP(eqx.Module):
             if probes is not None:
                 h = h + probes[i]
             if i < len(self.layers) - 1:
-                h = act(h)
+                h = act(h, key=jax.random.fold_in(key, 1000 + i)) if getattr(act, "needs_key", False) else act(h)
         return h, tuple(inputs)
 
 
@@ -71,6 +71,9 @@ class FloatMLP(eqx.Module):
     def __init__(self, sizes: Sequence[int], *, key: PRNGKeyArray, activation: str = "sigmoid"):
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; valid: {', '.join(ACTIVATIONS)}")
+        if getattr(ACTIVATIONS[activation], "needs_key", False):
+            raise ValueError(f"activation {activation!r} draws device noise; it needs an analog algorithm "
+                             "(analog-sgd or mixed-precision), not the floating-point reference")
         keys = jax.random.split(key, len(sizes) - 1)
         ws = []
         for k, n_in, n_out in zip(keys, sizes[:-1], sizes[1:]):
