@@ -5,7 +5,9 @@ Every family implements :class:`AbstractDevice` (``init``, ``apply_pulses``, ``e
 """
 from .base import AbstractDevice, PulseCounts, split_pulses
 from .constant_step import ConstantStepDevice
+from .ecram import ECRAMDevice, ECRAMGeometry, ECRAMState
 from .exp_step import ExpStepDevice
+from .ferrimagnet import OE, CoGdDevice, CoGdState, cogd_array, cogd_hall_bar
 from .linear_step import LinearStepDevice, SoftBoundsDevice
 from .lookup_table import LookupTableDevice
 from .pow_step import PowStepDevice
@@ -14,6 +16,8 @@ from .pulsed import AbstractPulsedDevice, PulsedState
 from .variability import Variability
 
 __all__ = [
+    "OE", "CoGdDevice", "CoGdState", "cogd_array", "cogd_hall_bar",
+    "ECRAMDevice", "ECRAMGeometry", "ECRAMState",
     "AbstractDevice", "AbstractPulsedDevice", "ConstantStepDevice", "ExpStepDevice", "LinearStepDevice",
     "LookupTableDevice", "PRESETS", "PowStepDevice", "PulseCounts", "PulsedState", "SoftBoundsDevice",
     "Variability", "get_preset", "split_pulses",

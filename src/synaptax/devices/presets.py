@@ -10,6 +10,8 @@ from .constant_step import ConstantStepDevice
 from .exp_step import ExpStepDevice
 from .linear_step import SoftBoundsDevice
 from .variability import Variability
+from .ecram_presets import ECRAM_PRESETS
+from .ferrimagnet import COGD_PRESETS
 
 
 def idealized(*, levels: int = 1000) -> ConstantStepDevice:
@@ -105,6 +107,8 @@ PRESETS = {
     "pcmo": pcmo,
     "alox-hfo2": alox_hfo2,
     "epiram": epiram,
+    **ECRAM_PRESETS,
+    **COGD_PRESETS,
 }
 
 
