@@ -84,6 +84,24 @@ def _bit_lengths(bit_length: int, managed: bool) -> tuple[int, ...]:
     return tuple(lengths) + (bit_length,)
 
 
+def _pack_bits(fired: Array) -> Array:
+    """Pack ``fired (batch, n, slots)`` booleans into uint32 words ``(words, n)``: bit ``k``
+    of word ``w`` of line ``i`` is its (sample, slot) pair number ``32·w + k``."""
+    batch, n, slots = fired.shape
+    m = batch * slots
+    words = -(-m // 32)
+    f = jnp.transpose(fired, (1, 0, 2)).reshape(n, m)
+    f = jnp.pad(f, ((0, 0), (0, 32 * words - m))).reshape(n, words, 32).astype(jnp.uint32)
+    return jnp.sum(f << jnp.arange(32, dtype=jnp.uint32), axis=-1, dtype=jnp.uint32).T
+
+
+def _popcount_product(a: Array, b: Array) -> Array:
+    """``Σ_w popcount(a[w, i] & b[w, j])`` as int32 ``(n_a, n_b)``: the product of two 0/1
+    matrices whose rows are packed as bits."""
+    both = a[:, :, None] & b[:, None, :]
+    return jnp.sum(jax.lax.population_count(both).astype(jnp.int32), axis=0)
+
+
 def _grid(n: int, max_size: int) -> tuple[int, int]:
     tiles = max(1, math.ceil(n / max_size))
     return tiles, math.ceil(n / tiles)
@@ -535,30 +553,40 @@ class Crossbar(eqx.Module):
             ratio = jnp.ones_like(x_max)
         lengths = _bit_lengths(bit_length, bl_management)
 
-        def counts_for(length):
-            def run(_):
-                base = jnp.sqrt(lr / (length * self.dw_min))
-                p = jnp.clip(base * ratio * jnp.abs(x), 0.0, 1.0)
-                q = jnp.clip(base / ratio * jnp.abs(d), 0.0, 1.0)
-                kx, kd = jax.random.split(k_bits)
-                bx = (fast_random.uniform(kx, x.shape + (length,), dtype) < p[..., None]).astype(dtype)
-                bd = (fast_random.uniform(kd, d.shape + (length,), dtype) < q[..., None]).astype(dtype)
-                return jnp.sign(x)[..., None] * bx, jnp.sign(d)[..., None] * bd, bx, bd
-            return run
+        def bits_for(length):
+            base = jnp.sqrt(lr / (length * self.dw_min))
+            p = jnp.clip(base * ratio * jnp.abs(x), 0.0, 1.0)
+            q = jnp.clip(base / ratio * jnp.abs(d), 0.0, 1.0)
+            kx, kd = jax.random.split(k_bits)
+            bx = fast_random.uniform(kx, x.shape + (length,), dtype) < p[..., None]
+            bd = fast_random.uniform(kd, d.shape + (length,), dtype) < q[..., None]
+            return bx, bd  # (batch, n, length) booleans: which slots fire
 
         def pair_counts(sx, sd, bx, bd, contract):
             net = jnp.einsum(contract, sx, sd, precision=_HIGHEST)
             tot = jnp.einsum(contract, bx, bd, precision=_HIGHEST)
             return self._pad(0.5 * (tot + net)), self._pad(0.5 * (tot - net))
 
-        def update_with(length):
+        def aggregate_counts(length):
+            def run(_):
+                bx, bd = bits_for(length)
+                # every (sample, slot) pair is one bit of a word per row / column, split by the
+                # sign of the row's input / column's error; a cell's coincidences of each sign
+                # are popcounts of ANDed words (exact integers, as the 0/1 matrix product)
+                def words(b, v):
+                    return _pack_bits(b & (v > 0)[..., None]), _pack_bits(b & (v < 0)[..., None])
+
+                (xp, xn), (dp, dn) = words(bx, x), words(bd, d)
+                up = _popcount_product(xp, dp) + _popcount_product(xn, dn)
+                down = _popcount_product(xp, dn) + _popcount_product(xn, dp)
+                return self._pad(up.astype(dtype)), self._pad(down.astype(dtype))
+            return run
+
+        def sequential_update(length):
             def run(state):
-                sx, sd, bx, bd = counts_for(length)(None)
-                if batch_mode == "aggregate":
-                    # contract over (sample, slot) as one matrix product
-                    flat = lambda a: a.transpose(1, 0, 2).reshape(a.shape[1], -1)  # noqa: E731
-                    up, down = pair_counts(flat(sx), flat(sd), flat(bx), flat(bd), "ik,jk->ij")
-                    return self._apply(state, up, down, k_dev), up, down
+                bx, bd = bits_for(length)
+                bx, bd = bx.astype(dtype), bd.astype(dtype)
+                sx, sd = jnp.sign(x)[..., None] * bx, jnp.sign(d)[..., None] * bd
 
                 def step(carry, inputs):
                     st, k = carry
@@ -571,7 +599,7 @@ class Crossbar(eqx.Module):
             return run
 
         if len(lengths) == 1:
-            new_state, up, down = update_with(lengths[0])(state)
+            index = None
         else:
             # aihwkit's bit-length management: the shortest train whose firing probabilities
             # stay ≤ 1 for every sample.  With update management max p = max q and the bound
@@ -582,7 +610,18 @@ class Crossbar(eqx.Module):
             else:
                 need = jnp.max(lr * jnp.maximum(x_max, d_max) ** 2) / self.dw_min
             index = jnp.sum(jnp.asarray(lengths[:-1], dtype) < need)
-            new_state, up, down = jax.lax.switch(index, [update_with(n) for n in lengths], state)
+        if batch_mode == "aggregate":
+            # only the pulse counts depend on the train length: one device update, outside
+            # the switch (a smaller program, and unchanged state fields pass straight through)
+            if index is None:
+                up, down = aggregate_counts(lengths[0])(None)
+            else:
+                up, down = jax.lax.switch(index, [aggregate_counts(n) for n in lengths], None)
+            new_state = self._apply(state, up, down, k_dev)
+        elif index is None:
+            new_state, up, down = sequential_update(lengths[0])(state)
+        else:
+            new_state, up, down = jax.lax.switch(index, [sequential_update(n) for n in lengths], state)
         return new_state, self._pulse_record(up, down)
 
     def update_programmed(self, state: CrossbarState, delta_w: ArrayLike, *, key: PRNGKeyArray,
