@@ -6,7 +6,14 @@ the bundled test set used as training data (timing only: the bundled training su
 5,000 images).  aihwkit 1.1.0 measured 1.12 s for the same epoch on this kind of CPU with
 one thread (peers.md).
 
-Usage: python benchmarks/training.py [--epochs 3] [--json PATH]
+The epoch runs as the training loop runs it (``synaptax.training.loop.run_steps``: compiled
+scans over chunks of the epoch).  Besides wall time, the CPU time of this process per epoch
+is reported: with one XLA thread it is what the epoch costs, and it is less sensitive than
+wall time to other processes sharing the cores.  ``--breakdown`` adds a table of the phases
+of one step, each jitted alone at the benchmark's shapes (best of several runs; the sum
+differs from a step inside the scan, where XLA fuses across phases).
+
+Usage: python benchmarks/training.py [--epochs 3] [--breakdown] [--json PATH]
 """
 from __future__ import annotations
 
@@ -17,7 +24,6 @@ import time
 
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
 
-import equinox as eqx  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
@@ -26,6 +32,7 @@ from synaptax.arrays import Crossbar  # noqa: E402
 from synaptax.devices import get_preset  # noqa: E402
 from synaptax.training.algorithms import Algorithm, build_optimizer  # noqa: E402
 from synaptax.training.datasets import load_mnist  # noqa: E402
+from synaptax.training.loop import chunk_lengths, run_steps  # noqa: E402
 from synaptax.training.network import AnalogMLP  # noqa: E402
 
 AIHWKIT_EPOCH_S = 1.12
@@ -35,6 +42,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--device", default="reram-sb")
+    ap.add_argument("--breakdown", action="store_true", help="time the phases of one step")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     data = load_mnist(split="test")
@@ -46,26 +54,44 @@ def main():
     alg = Algorithm("analog-sgd", model, opt, sched)
     key = jax.random.key(0)
     ts = alg.init(key=key)
-    step = eqx.filter_jit(lambda a, t, x, y, k: a.step(t, x, y, key=k))
     images = jnp.asarray(data.images)
     labels = jnp.asarray(data.labels)
+    # the training loop's path (synaptax.training.loop.train): the epoch runs as compiled
+    # scans over chunks of at most 64 steps, batches gathered on the device
+    lengths = chunk_lengths(steps)
+
+    def epoch_batches(epoch):
+        order = np.asarray(jax.random.permutation(jax.random.fold_in(key, epoch), len(labels)))
+        return order[:steps * batch].reshape(steps, batch)
+
     t0 = time.perf_counter()
-    ts, m = step(alg, ts, images[:batch], labels[:batch], key)
-    jax.block_until_ready(m.loss)
-    compile_s = time.perf_counter() - t0
-    times = []
+    warm = epoch_batches(10_000)
+    first = {}
+    for n in sorted(set(lengths)):  # compile every chunk length once (and run it)
+        t1 = time.perf_counter()
+        _, m = run_steps(alg, ts, images, labels, warm[:n], key=key, first=0)
+        jax.block_until_ready(m.loss)
+        first[n] = time.perf_counter() - t1
+    warm_s = time.perf_counter() - t0
+    times, cpu_times = [], []
     for epoch in range(args.epochs):
-        order = jax.random.permutation(jax.random.fold_in(key, epoch), len(labels))
+        batches = epoch_batches(epoch)
+        c0 = time.process_time()
         t0 = time.perf_counter()
-        for b in range(steps):
-            idx = order[b * batch:(b + 1) * batch]
-            ts, m = step(alg, ts, images[idx], labels[idx], jax.random.fold_in(key, 1000 * epoch + b))
+        b = 0
+        for n in lengths:
+            ts, m = run_steps(alg, ts, images, labels, batches[b:b + n], key=key, first=1 + epoch * steps + b)
+            b += n
         jax.block_until_ready(m.loss)
         times.append(time.perf_counter() - t0)
+        cpu_times.append(time.process_time() - c0)
+    # compile time: the warm-up calls less what running their steps takes
+    compile_s = warm_s - sum(n for n in first) * min(times) / steps
     best = min(times)
     result = {"backend": jax.default_backend(), "device_name": str(jax.devices()[0]), "preset": args.device,
               "network": "784-256-128-10", "samples": steps * batch, "batch": batch,
               "epoch_times_s": times, "best_epoch_s": best, "median_epoch_s": float(np.median(times)),
+              "epoch_cpu_times_s": cpu_times, "best_epoch_cpu_s": min(cpu_times),
               "compile_s": compile_s, "step_ms": 1e3 * best / steps,
               "aihwkit_epoch_s": AIHWKIT_EPOCH_S, "speedup_vs_aihwkit": AIHWKIT_EPOCH_S / best}
     print("| backend | network | samples | batch | epoch (best) | epoch (median) | per step | compile | vs aihwkit 1.12 s |")
@@ -73,9 +99,86 @@ def main():
     print(f"| {result['backend']} | 784-256-128-10 | {result['samples']} | {batch} | {best:.3f} s | "
           f"{result['median_epoch_s']:.3f} s | {result['step_ms']:.2f} ms | {compile_s:.1f} s | "
           f"{result['speedup_vs_aihwkit']:.2f}x |")
+    print(f"\nCPU time per epoch (best): {min(cpu_times):.3f} s; load average {os.getloadavg()[0]:.2f}")
+    if args.breakdown:
+        result["breakdown_ms"] = breakdown(alg, ts, images[:batch], labels[:batch], key)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(result, fh, indent=2)
+
+
+def _best_ms(f, *args, n=20, reps=7):
+    """Best (wall, CPU) time per call [ms] of a jitted function."""
+    jax.block_until_ready(f(*args))
+    wall = cpu = float("inf")
+    for _ in range(reps):
+        c0, t0 = time.process_time(), time.perf_counter()
+        for _ in range(n):
+            out = f(*args)
+        jax.block_until_ready(out)
+        wall = min(wall, (time.perf_counter() - t0) / n)
+        cpu = min(cpu, (time.process_time() - c0) / n)
+    return 1e3 * wall, 1e3 * cpu
+
+
+def breakdown(alg, ts, x, y, key):
+    """Time the phases of one analog-SGD step, each jitted alone; prints a table."""
+    from synaptax.training.algorithms import cross_entropy
+
+    xbars = alg.model.crossbars
+    k_fwd, k_upd = jax.random.split(key)
+
+    def grads(ts, x, y):
+        probes = tuple(jnp.zeros((x.shape[0], c.out_features), x.dtype) for c in xbars)
+
+        def loss_fn(b, p):
+            logits, inputs = alg._with_params(b)(ts.states, x, key=k_fwd, probes=p)
+            return cross_entropy(logits, y), inputs
+
+        (_, inputs), (_, g) = jax.value_and_grad(loss_fn, argnums=(0, 1), has_aux=True)(ts.params, probes)
+        return inputs, g
+
+    inputs, g = jax.jit(grads)(ts, x, y)
+    rows = {}
+    rows["forward MVMs (DAC, read noise, ADC), all layers"] = _best_ms(
+        jax.jit(lambda ts, x: alg.predict(ts, x, key=k_fwd)), ts, x)
+    fb = _best_ms(jax.jit(grads), ts, x, y)
+    rows["backward MVMs (transposed, layers 2-3)"] = tuple(a - b for a, b in zip(
+        fb, rows["forward MVMs (DAC, read noise, ADC), all layers"]))
+
+    def energy(ts, inputs, g):
+        total = 0.0
+        for i, (c, s, h, e) in enumerate(zip(xbars, ts.states, inputs, g)):
+            total = total + c.mvm_energy(s, h).total
+            if i > 0:
+                total = total + c.mvm_energy(s, e, transposed=True).total
+        return total
+
+    rows["MVM energy accounting"] = _best_ms(jax.jit(energy), ts, inputs, g)
+    lr = alg.schedule(ts.step)
+    for i, (c, s, h, e) in enumerate(zip(xbars, ts.states, inputs, g)):
+        upd = jax.jit(lambda s, h, e, k, c=c: c.update_coincidence(s, h, -e, learning_rate=lr, key=k,
+                                                                    bit_length=alg.bit_length))
+        _, pulses = upd(s, h, e, k_upd)
+        up, down = pulses.up[0], pulses.down[0]
+        whole = _best_ms(upd, s, h, e, k_upd)
+        pad = lambda a, c=c: c._pad(a)  # noqa: E731
+        apply = _best_ms(jax.jit(lambda s, u, d, k, c=c: c._apply(s, u, d, k)), s, pad(up), pad(down), k_upd)
+        rows[f"layer {i + 1}: coincidence counts ({c.in_features}x{c.out_features})"] = tuple(
+            a - b for a, b in zip(whole, apply))
+        rows[f"layer {i + 1}: device update, d2d/c2c ({2 * c.in_features * c.out_features} cells)"] = apply
+        rows[f"layer {i + 1}: write energy"] = _best_ms(
+            jax.jit(lambda s, p, c=c: c.write_energy(s, p)), s, pulses)
+    rows["whole step (jitted alone)"] = _best_ms(
+        jax.jit(lambda ts, x, y: alg.step(ts, x, y, key=key)), ts, x, y)
+    rows["whole step (inside the scan, per step)"] = tuple(
+        a / 64 for a in _best_ms(lambda ts: run_steps(alg, ts, x, y, jnp.tile(jnp.arange(x.shape[0]), (64, 1)),
+                                                       key=key, first=0)[1].loss, ts, n=2, reps=5))
+    print("\n| phase | wall ms | CPU ms |")
+    print("|---|---|---|")
+    for name, (w, c) in rows.items():
+        print(f"| {name} | {w:.3f} | {c:.3f} |")
+    return {name: {"wall_ms": w, "cpu_ms": c} for name, (w, c) in rows.items()}
 
 
 if __name__ == "__main__":

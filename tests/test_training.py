@@ -17,7 +17,7 @@ from synaptax.cli import main
 from synaptax.devices import ConstantStepDevice, get_preset
 from synaptax.training.algorithms import Algorithm, build_optimizer
 from synaptax.training.layers import analog_matmul
-from synaptax.training.loop import TrainConfig, TrainingError, train
+from synaptax.training.loop import TrainConfig, TrainingError, chunk_lengths, run_steps, train
 from synaptax.training.network import AnalogMLP
 
 QUIET = dict(log=lambda s: None)
@@ -78,6 +78,40 @@ def test_rest_time_reaches_device_evolution(getkey, name):
         out.append(alg.model.crossbars[0].conductances(ts.states[0])[0])
     g_min = device.g_min
     np.testing.assert_allclose(out[1] - g_min, (out[0] - g_min) * np.exp(-1.0), rtol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["analog-sgd", "float"])
+def test_scanned_steps_equal_step_by_step(getkey, name):
+    """run_steps (one compiled scan) gives the states and metrics of alg.step called batch
+    after batch with the same keys."""
+    if name == "float":
+        from synaptax.training.network import FloatMLP
+
+        opt, sched = build_optimizer("sgd", 0.5, total_steps=10)
+        alg = Algorithm("float", FloatMLP([784, 16, 10], key=getkey()), opt, sched)
+    else:
+        alg = _alg(name, "reram-sb")
+    ts0 = alg.init(key=getkey())
+    images = jax.random.uniform(getkey(), (40, 784))
+    labels = jnp.arange(40) % 10
+    batches = np.asarray(jax.random.permutation(getkey(), 40))[:36].reshape(4, 9)
+    key = getkey()
+    step = eqx.filter_jit(lambda a, t, x, y, k: a.step(t, x, y, key=k))
+    ts, losses = ts0, []
+    for b in range(4):
+        ts, m = step(alg, ts, images[batches[b]], labels[batches[b]], jax.random.fold_in(key, 7 + b))
+        losses.append(m.loss)
+    ts_scan, ms = run_steps(alg, ts0, images, labels, batches, key=key, first=7)
+    assert ms.loss.shape == (4,)
+    np.testing.assert_allclose(np.asarray(ms.loss), np.asarray(losses), rtol=1e-12)
+    for a, b in zip(jax.tree.leaves(ts), jax.tree.leaves(ts_scan)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-12, atol=0)
+
+
+def test_chunk_lengths_cover_the_epoch():
+    for steps in (1, 50, 64, 65, 156, 312, 1000):
+        lengths = chunk_lengths(steps)
+        assert sum(lengths) == steps and max(lengths) <= 64 and len(set(lengths)) <= 2
 
 
 def _cfg(**kw):

@@ -136,6 +136,50 @@ def _step(alg, ts, x, y, key):
 
 
 @eqx.filter_jit
+def _scan_steps(step_fn, alg, ts, images, labels, batches, key, first):
+    def body(ts, inputs):
+        b, idx = inputs
+        return step_fn(alg, ts, images[idx], labels[idx], jax.random.fold_in(key, first + b))
+
+    steps = jnp.arange(batches.shape[0], dtype=jnp.int32)
+    return jax.lax.scan(body, ts, (steps, batches))
+
+
+def run_steps(alg: Algorithm, ts, images, labels, batches, *, key, first=0):
+    """Several training steps in one compiled program (a ``lax.scan`` over the batches).
+
+    Step ``b`` trains on ``images[batches[b]]``, ``labels[batches[b]]`` with the key
+    ``fold_in(key, first + b)``; the result equals calling ``alg.step`` batch after batch
+    with those keys, without a dispatch from Python per step.
+
+    Args:
+        alg: the training algorithm.
+        ts: its :class:`~synaptax.training.algorithms.TrainState`.
+        images: all samples, ``(n, features)`` (a device array: it is not copied per call).
+        labels: integer labels ``(n,)``.
+        batches: sample indices of every step, ``(steps, batch_size)`` integers.
+        key: PRNG key the per-step keys are folded from.
+        first: number folded into ``key`` for the first step.
+
+    Returns:
+        ``(ts, metrics)``: the state after the last step and the
+        :class:`~synaptax.training.algorithms.StepMetrics` of every step, each field of
+        shape ``(steps,)``.
+    """
+    return _scan_steps(_step, alg, ts, images, labels, jnp.asarray(batches, jnp.int32), key,
+                       jnp.asarray(first, jnp.int32))
+
+
+def chunk_lengths(steps: int, max_chunk: int = 64) -> list[int]:
+    """Split an epoch of ``steps`` steps into near-equal compiled chunks of at most
+    ``max_chunk`` steps (at most two distinct lengths, so at most two compilations).
+    Progress is reported, and a NaN loss detected, once per chunk."""
+    n = max(1, -(-steps // max_chunk))
+    size = -(-steps // n)
+    return [size] * (steps // size) + ([steps % size] if steps % size else [])
+
+
+@eqx.filter_jit
 def _evaluate(alg, ts, x, y, key):
     logits = alg.predict(ts, x, key=key)
     return jnp.sum(jnp.argmax(logits, -1) == y)
@@ -224,25 +268,31 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
     atomic_write_json(run_dir / "config.json", config_dict)
 
     t0 = time.perf_counter()
+    images, labels = jnp.asarray(train_data.images), jnp.asarray(train_data.labels)
+    n_used = steps_per_epoch * config.batch_size
     for epoch in range(start_epoch, config.epochs):
         order = _shuffled(len(train_data.labels), jax.random.fold_in(root, 10_000 + epoch))
+        batches = order[:n_used].reshape(steps_per_epoch, config.batch_size)
         sums = np.zeros(6)
-        for b in range(steps_per_epoch):
-            idx = order[b * config.batch_size:(b + 1) * config.batch_size]
-            x = jnp.asarray(train_data.images[idx])
-            y = jnp.asarray(train_data.labels[idx])
-            new_ts, m = _step(alg, ts, x, y, jax.random.fold_in(root, 1 + epoch * steps_per_epoch + b))
-            loss = float(m.loss)
-            if not math.isfinite(loss):
-                raise TrainingError(
-                    f"loss became {loss} at epoch {epoch + 1}, batch {b + 1}; training stopped. "
-                    f"The last good checkpoint (after epoch {epoch}) is kept in {str(run_dir)!r}; "
-                    "try a smaller learning rate.")
+        b = 0
+        for length in chunk_lengths(steps_per_epoch):
+            # one compiled scan per chunk; step b of the epoch uses fold_in(root, 1 + epoch·steps + b)
+            new_ts, m = run_steps(alg, ts, images, labels, batches[b:b + length], key=root,
+                                  first=1 + epoch * steps_per_epoch + b)
+            m = jax.device_get(m)
+            for i in range(length):
+                loss = float(m.loss[i])
+                if not math.isfinite(loss):
+                    raise TrainingError(
+                        f"loss became {loss} at epoch {epoch + 1}, batch {b + i + 1}; training stopped. "
+                        f"The last good checkpoint (after epoch {epoch}) is kept in {str(run_dir)!r}; "
+                        "try a smaller learning rate.")
+                sums += np.array([loss, float(m.correct[i]), float(m.write_energy[i]), float(m.read_energy[i]),
+                                  float(m.converter_energy[i]), float(m.pulses[i])])
+                if progress is not None:
+                    progress(epoch, b + i + 1, steps_per_epoch, sums[0] / (b + i + 1))
             ts = new_ts
-            sums += np.array([loss, float(m.correct), float(m.write_energy), float(m.read_energy),
-                              float(m.converter_energy), float(m.pulses)])
-            if progress is not None:
-                progress(epoch, b + 1, steps_per_epoch, sums[0] / (b + 1))
+            b += length
         acc = evaluate(alg, ts, test_data, key=jax.random.fold_in(root, 20_000 + epoch))
         n_seen = steps_per_epoch * config.batch_size
         history.append({
