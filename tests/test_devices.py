@@ -173,6 +173,39 @@ def _apply_from(device, x0, n, key):
 X0 = np.array([0.0, 0.1, 0.2, 0.35, 0.5, 0.65, 0.8, 1.0])
 
 
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_geometric_steps_integer_path_equals_transcendental_form(dtype):
+    # whole counts take the binary-splitting path, which must equal -expm1(n·log1p(-c))/c
+    from synaptax.devices import pulsed
+
+    rng = np.random.default_rng(3)
+    c = jnp.asarray(np.concatenate([[0.0, 1e-9, 0.5, 0.999], rng.uniform(1e-4, 0.05, 60)]), dtype)
+    c64 = np.float64(c)
+    big = c64 > 0
+    want = lambda n: np.where(big, -np.expm1(np.float64(n) * np.log1p(-c64)) / np.where(big, c64, 1), n)  # noqa: E731
+    tol = 1e-5 if dtype == jnp.float32 else 1e-12
+    for top in (1, 3, 15, 200, 65535):
+        n = jnp.asarray(rng.integers(0, top + 1, c.shape), dtype).at[-1].set(top)
+        for f in (pulsed.geometric_steps, jax.jit(pulsed.geometric_steps)):
+            got = np.asarray(f(c, n))
+            exact = c64 >= 1e-7  # below: the second-order series in c (relative error (n·c)²/12)
+            np.testing.assert_allclose(got[exact], want(n)[exact], rtol=tol * max(1.0, np.log2(top + 1)), atol=0)
+            np.testing.assert_allclose(got[~exact], want(n)[~exact], rtol=max(tol, 1e-8), atol=0)
+    # fractional and very large counts: the general form
+    n = jnp.asarray(rng.uniform(0, 5, c.shape), dtype)
+    np.testing.assert_allclose(np.asarray(jax.jit(pulsed.geometric_steps)(c, n)), want(n), rtol=tol)
+
+
+def test_whole_count_range_switch_picks_the_shortest_range():
+    from synaptax.devices import pulsed
+
+    seen = jax.jit(lambda n: pulsed.by_whole_count_range(lambda: jnp.asarray(pulsed.whole_count_bits()), n))
+    for n, bits in (([0.0, 1.0], 1), ([3.0, 2.0], 2), ([0.0, 15.0], 4), ([16.0], 8), ([1000.0], 16),
+                    ([65536.0], 0), ([0.5], 0), ([-1.0], 0)):
+        assert int(seen(jnp.asarray(n))) == bits, n
+    assert pulsed.whole_count_bits() is None
+
+
 @pytest.mark.parametrize("n", [1, 7, 150, 900])
 def test_soft_bounds_closed_form_equals_per_pulse_loop(n, getkey):
     beta, step = 0.3, SPAN / 300

@@ -46,6 +46,7 @@ from .._checks import check_finite, check_int, check_nonnegative, check_positive
 from .. import _random as fast_random
 from ..circuits.converters import ADC, DAC
 from ..devices.base import AbstractDevice, PulseCounts
+from ..devices.pulsed import PulsedState, by_whole_count_range
 
 _HIGHEST = jax.lax.Precision.HIGHEST
 
@@ -471,6 +472,20 @@ class Crossbar(eqx.Module):
     # ------------------------------------------------------------------ updates
     def _apply(self, state: CrossbarState, up: Array, down: Array, key: PRNGKeyArray) -> CrossbarState:
         k_plus, k_minus = jax.random.split(key)
+        if getattr(self.device, "_whole_count_laws", False) and isinstance(state.plus, PulsedState):
+            # one switch on the range of the counts for both arrays, returning only the
+            # conductances (see synaptax.devices.pulsed.by_whole_count_range)
+            def new_conductances():
+                g = [self.device.apply_pulses(state.plus, PulseCounts(up, down), key=k_plus).conductance]
+                if state.minus is not None:
+                    g.append(self.device.apply_pulses(state.minus, PulseCounts(down, up), key=k_minus).conductance)
+                return tuple(g)
+
+            g = by_whole_count_range(new_conductances, up, down)
+            plus = eqx.tree_at(lambda s: s.conductance, state.plus, g[0])
+            if state.minus is None:
+                return CrossbarState(plus, None)
+            return CrossbarState(plus, eqx.tree_at(lambda s: s.conductance, state.minus, g[1]))
         plus = self.device.apply_pulses(state.plus, PulseCounts(up, down), key=k_plus)
         if state.minus is None:
             return CrossbarState(plus, None)

@@ -50,6 +50,7 @@ class LinearStepDevice(AbstractPulsedDevice):
     pulse_width: float = 1e-9
     gamma_up: float = 0.5
     gamma_down: float = 0.5
+    _whole_count_laws = True
 
     def __check_init__(self):
         self._check_common()
@@ -87,6 +88,7 @@ class SoftBoundsDevice(AbstractPulsedDevice):
     variability: Variability = Variability()
     pulse_voltage: float = 1.0
     pulse_width: float = 1e-9
+    _whole_count_laws = True
 
     def _potentiate(self, x, n, step, span):
         return _affine_up(x, n, step, 1.0)

@@ -13,6 +13,8 @@ resistive dissipation of the cell during the pulse, at its present conductance).
 from __future__ import annotations
 
 import abc
+import contextlib
+import threading
 
 import equinox as eqx
 import jax
@@ -151,11 +153,30 @@ class AbstractPulsedDevice(AbstractDevice):
         (each clipped to the bounds), and ``ε`` Gaussian with the summed variance of both
         directions, each ``(c2c·ΔG_det)²/n + (c2c_range·span)²·n`` for its ``n`` pulses
         (the noise of the two directions is drawn once, at the end).
+
+        Models whose laws use :func:`geometric_steps` are evaluated in a ``lax.switch`` on
+        the range of the largest count (:func:`by_whole_count_range`): whole counts, as
+        pulses always are, take the closed form's exact integer path (no transcendental
+        functions); fractional counts the general one.  Same law, same noise draws.
         """
         counts = split_pulses(pulses)
         g0 = state.conductance
         up = jnp.broadcast_to(counts.up, g0.shape).astype(g0.dtype)
         down = jnp.broadcast_to(counts.down, g0.shape).astype(g0.dtype)
+        if self._whole_count_laws and whole_count_bits() is None:
+            g = by_whole_count_range(lambda: self._conductance_after(state, up, down, key), up, down)
+        else:
+            g = self._conductance_after(state, up, down, key)
+        return eqx.tree_at(lambda s: s.conductance, state, g)
+
+    #: True when the model laws use :func:`geometric_steps` (or otherwise gain from knowing
+    #: that the counts are whole numbers in a known range, see :func:`by_whole_count_range`).
+    _whole_count_laws = False
+
+    def _conductance_after(self, state: PulsedState, up: Array, down: Array, key) -> Array:
+        """New conductance [S] of every cell after ``up`` then ``down`` pulses (the update law
+        of :meth:`apply_pulses`)."""
+        g0 = state.conductance
         span = state.g_max - state.g_min
         g_up = self._deterministic(g0, state, up, span, potentiate=True)
         g_det = self._deterministic(g_up, state, down, span, potentiate=False)
@@ -164,8 +185,7 @@ class AbstractPulsedDevice(AbstractDevice):
             # the up and down errors are independent Gaussians: one draw of their summed variance
             var = self._c2c_var(g0, g_up, up, span) + self._c2c_var(g_up, g_det, down, span)
             g = jnp.clip(g_det + jnp.sqrt(var) * fast_random.normal(key, g0.shape, g0.dtype), state.g_min, state.g_max)
-        g = jnp.where(state.stuck == 0, g, g0)
-        return eqx.tree_at(lambda s: s.conductance, state, g)
+        return jnp.where(state.stuck == 0, g, g0)
 
     def _has_c2c_noise(self) -> bool:
         var = self.variability
@@ -213,14 +233,108 @@ class AbstractPulsedDevice(AbstractDevice):
         return PulseCounts(e, e)
 
 
+#: Pulse-count ranges ``n < 2^bits`` of the exact integer path of :func:`geometric_steps`.
+_POWER_BITS = (1, 2, 4, 8, 16)
+
+
+def _one_minus_power(c: Array, n: Array, bits: int) -> Array:
+    """``1 − (1 − c)^n`` for whole counts ``0 ≤ n < 2^bits``, by binary splitting.
+
+    With ``s_k = 1 − (1 − c)^k``: ``s_{a+b} = s_a + s_b·(1 − s_a)`` and
+    ``s_{2a} = s_a·(2 − s_a)``, so ``s_n`` is built from the bits of ``n`` with a few
+    multiplications, no cancellation (``s_1 = c`` exactly) and no transcendental function.
+    """
+    k = n.astype(jnp.int32)
+    s = jnp.zeros_like(c)
+    b = c  # s_{2^i}
+    for i in range(bits):
+        s = jnp.where(((k >> i) & 1) == 1, s + b * (1.0 - s), s)
+        if i + 1 < bits:
+            b = b * (2.0 - b)
+    return s
+
+
+_COUNTS = threading.local()
+
+
+@contextlib.contextmanager
+def whole_counts(bits: int):
+    """Within this context (at trace time) every pulse count reaching the model laws is a
+    whole number in ``[0, 2^bits)``; :func:`geometric_steps` then uses its exact integer
+    path with ``bits`` rounds without checking.  ``bits = 0``: the counts are known not to
+    be (all) such whole numbers; the general formulas are used, without a check either."""
+    previous = getattr(_COUNTS, "bits", None)
+    _COUNTS.bits = bits
+    try:
+        yield
+    finally:
+        _COUNTS.bits = previous
+
+
+def whole_count_bits() -> int | None:
+    """The ``bits`` of the enclosing :func:`whole_counts` context, or None outside one."""
+    return getattr(_COUNTS, "bits", None)
+
+
+def _count_range_index(*counts) -> Array:
+    """Index into :data:`_POWER_BITS` of the shortest range holding every count, or
+    ``len(_POWER_BITS)`` when some count is not a whole number in ``[0, 2^16)``."""
+    whole = jnp.all(jnp.stack([jnp.all((n >= 0) & (n == jnp.floor(n))) for n in counts]))
+    n_max = jnp.max(jnp.stack([jnp.max(n) for n in counts]))
+    index = jnp.sum(jnp.stack([n_max >= 2.0**bits for bits in _POWER_BITS]).astype(jnp.int32))
+    return jnp.where(whole, index, len(_POWER_BITS))
+
+
+def by_whole_count_range(fn, *counts):
+    """``fn()``, traced once per count range (a ``lax.switch`` on the largest of ``counts``):
+    in the branch for whole counts below ``2^bits`` inside :func:`whole_counts` ``(bits)``,
+    in the last branch (fractional or huge counts) inside ``whole_counts(0)``.  Every branch computes the
+    same law; the whole-count ones only avoid transcendental functions.  ``fn`` should
+    return only what changes (arrays passed through a switch are copied)."""
+    if any(n.size == 0 for n in counts):
+        return fn()
+
+    def branch(bits):
+        def run(_):
+            with whole_counts(bits):
+                return fn()
+        return run
+
+    branches = [branch(bits) for bits in _POWER_BITS] + [branch(0)]
+    index = _count_range_index(*counts)
+    if is_concrete(index):  # eager: run the one branch (a switch would be compiled per call)
+        return branches[int(index)](None)
+    return jax.lax.switch(index, branches, None)
+
+
 def geometric_steps(c: Array, n: Array) -> Array:
     """``(1 − (1 − c)^n)/c``: the sum of ``n`` terms of a geometric series of ratio ``1 − c``.
 
     Exact closed form of ``n`` steps of an affine update ``x ← x + a − c·x``, with the limit
     ``n`` as ``c → 0``; ``c`` is clipped to ``[0, 0.999]``.
+
+    When every count is a whole number below ``2^16`` (pulse counts always are) the power
+    is built by binary splitting of ``n`` (:func:`_one_minus_power`, as many rounds as the
+    largest count has bits, chosen at run time, or given by an enclosing
+    :func:`whole_counts`), otherwise as ``−expm1(n·log1p(−c))``.  Both are the same closed
+    form to rounding; the first needs no transcendental function and is several times
+    cheaper on a CPU.
     """
     c = jnp.clip(c, 0.0, 0.999)
+    n = jnp.asarray(n, c.dtype)
+    c, n = jnp.broadcast_arrays(c, n)
     small = c < 1e-7
     c_safe = jnp.where(small, 0.5, c)
-    series = -jnp.expm1(n * jnp.log1p(-c_safe)) / c_safe
-    return jnp.where(small, n * (1.0 - 0.5 * (n - 1.0) * c), series)
+    bits = whole_count_bits()
+
+    def run():
+        bits = whole_count_bits()
+        if not bits:
+            s = -jnp.expm1(n * jnp.log1p(-c_safe))
+        else:
+            s = _one_minus_power(c_safe, n, bits)
+        return jnp.where(small, n * (1.0 - 0.5 * (n - 1.0) * c), s / c_safe)
+
+    if bits is not None:
+        return run()
+    return by_whole_count_range(run, n)
