@@ -303,16 +303,19 @@ class Crossbar(eqx.Module):
 
     def _tile_currents(self, delta_g: Array, volts: Array, *, transposed: bool) -> Array:
         """Currents [A] of each physical tile: forward ``(..., n_tr, cols_p)`` or
-        transposed ``(..., n_tc, rows_p)``."""
+        transposed ``(..., n_tc, rows_p)``.
+
+        One plain matrix product per row tile (forward: its rows against all columns) or
+        column tile (transposed), not one batched product over tiles: XLA's CPU backend
+        transposes the conductances for a batched product, every call."""
         (nr, nc), (tr, tc) = self.tile_grid, self.tile_shape
-        g4 = delta_g.reshape(nr, tr, nc, tc)
         if not transposed:
-            v = volts.reshape(volts.shape[:-1] + (nr, tr))
-            out = jnp.einsum("...rt,rtcu->...rcu", v, g4, precision=_HIGHEST)
-            return out.reshape(out.shape[:-2] + (nc * tc,))
-        v = volts.reshape(volts.shape[:-1] + (nc, tc))
-        out = jnp.einsum("...cu,rtcu->...crt", v, g4, precision=_HIGHEST)
-        return out.reshape(out.shape[:-2] + (nr * tr,))
+            out = [jnp.matmul(volts[..., r * tr:(r + 1) * tr], delta_g[r * tr:(r + 1) * tr], precision=_HIGHEST)
+                   for r in range(nr)]
+        else:
+            out = [jnp.matmul(volts[..., c * tc:(c + 1) * tc], delta_g[:, c * tc:(c + 1) * tc].T, precision=_HIGHEST)
+                   for c in range(nc)]
+        return jnp.stack(out, axis=-2)
 
     def _tile_stack(self, g: Array, volts: Array, *, transposed: bool):
         """Per-tile conductances ``(n_outer, n_inner, driven, read)`` and driving voltages
