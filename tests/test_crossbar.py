@@ -248,17 +248,25 @@ def test_bit_length_management_without_update_management_keeps_expectation(getke
     np.testing.assert_array_less(np.abs(dw.mean(0) - lr * d.T @ x), 5 * sigma_max / np.sqrt(N_KEYS))
 
 
-@pytest.mark.parametrize("batch, slots", [(3, 1), (5, 7), (64, 1), (33, 2)])
-def test_packed_popcount_counts_equal_the_bit_matrix_product(batch, slots):
+@pytest.mark.parametrize("batch", [3, 32, 64, 33])
+def test_packed_popcount_counts_equal_the_bit_matrix_product(batch):
     # the coincidence counts are popcounts of ANDed bit words: exactly the 0/1 product
-    from synaptax.arrays.crossbar import _pack_bits, _popcount_product
+    from synaptax.arrays.crossbar import _pack_samples, _popcount_product
 
-    rng = np.random.default_rng(batch * 10 + slots)
-    bx = rng.random((batch, 13, slots)) < 0.3
-    bd = rng.random((batch, 9, slots)) < 0.5
-    got = np.asarray(_popcount_product(_pack_bits(jnp.asarray(bx)), _pack_bits(jnp.asarray(bd))))
-    flat = lambda b: b.transpose(1, 0, 2).reshape(b.shape[1], -1).astype(np.int64)  # noqa: E731
-    np.testing.assert_array_equal(got, flat(bx) @ flat(bd).T)
+    rng = np.random.default_rng(batch)
+    bx = rng.random((batch, 13)) < 0.3
+    bd = rng.random((batch, 9)) < 0.5
+    got = np.asarray(_popcount_product(_pack_samples(jnp.asarray(bx)), _pack_samples(jnp.asarray(bd))))
+    np.testing.assert_array_equal(got, bx.T.astype(np.int64) @ bd.astype(np.int64))
+
+
+def test_uniform_at_picks_elements_of_a_draw():
+    from synaptax import _random as fast_random
+
+    key = jax.random.key(5)
+    full = np.asarray(fast_random.uniform(key, (4, 7, 3)))
+    idx = jnp.asarray([[0, 5], [83, 40]], jnp.uint32)
+    np.testing.assert_array_equal(np.asarray(fast_random.uniform_at(key, idx)), full.ravel()[np.asarray(idx)])
 
 
 def test_coincidence_probabilities_saturate_at_one(getkey):

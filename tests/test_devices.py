@@ -199,10 +199,17 @@ def test_geometric_steps_integer_path_equals_transcendental_form(dtype):
 def test_whole_count_range_switch_picks_the_shortest_range():
     from synaptax.devices import pulsed
 
-    seen = jax.jit(lambda n: pulsed.by_whole_count_range(lambda: jnp.asarray(pulsed.whole_count_bits()), n))
-    for n, bits in (([0.0, 1.0], 1), ([3.0, 2.0], 2), ([0.0, 15.0], 4), ([16.0], 8), ([1000.0], 16),
+    def seen(n, **kw):
+        f = jax.jit(lambda n: pulsed.by_whole_count_range(lambda: jnp.asarray(pulsed.whole_count_bits()), n, **kw))
+        return int(f(jnp.asarray(n)))
+
+    for n, bits in (([0.0, 1.0], 4), ([3.0, 15.0], 4), ([16.0], 16), ([65535.0], 16),
                     ([65536.0], 0), ([0.5], 0), ([-1.0], 0)):
-        assert int(seen(jnp.asarray(n))) == bits, n
+        assert seen(n) == bits, n
+    # a static bound on whole counts: ranges up to its bit length, no general branch
+    for n, bits in (([0.0, 15.0], 4), ([16.0], 11), ([1984.0], 11)):
+        assert seen(n, max_count=1984) == bits, n
+    assert seen([3.0], max_count=3) == 2
     assert pulsed.whole_count_bits() is None
 
 

@@ -32,16 +32,29 @@ def _words(key):
 def random_bits(key, shape) -> jax.Array:
     """uint32 random words of ``shape`` from ``key``."""
     shape = tuple(shape)
-    k0, k1 = _words(key)
     n = math.prod(shape)
     idx = jax.lax.iota(jnp.uint32, n).reshape(shape) if n else jnp.zeros(shape, jnp.uint32)
-    return _mix(_mix(idx * jnp.uint32(0x9E3779B9) + k0) ^ k1)
+    return random_bits_at(key, idx)
+
+
+def random_bits_at(key, index) -> jax.Array:
+    """The words of chosen elements of a draw: ``random_bits_at(key, i)`` equals
+    ``random_bits(key, shape).ravel()[i]`` for any shape with more than ``i`` elements
+    (``index``: uint32 array of flat element numbers, any shape)."""
+    k0, k1 = _words(key)
+    return _mix(_mix(jnp.asarray(index, jnp.uint32) * jnp.uint32(0x9E3779B9) + k0) ^ k1)
 
 
 def uniform(key, shape, dtype=float) -> jax.Array:
     """Uniform numbers in [0, 1) of ``shape`` (24 random bits each)."""
     dtype = jnp.result_type(dtype)
     return (random_bits(key, shape) >> 8).astype(dtype) * (1.0 / 16777216.0)
+
+
+def uniform_at(key, index, dtype=float) -> jax.Array:
+    """Chosen elements of a :func:`uniform` draw, as :func:`random_bits_at`."""
+    dtype = jnp.result_type(dtype)
+    return (random_bits_at(key, index) >> 8).astype(dtype) * (1.0 / 16777216.0)
 
 
 def normal(key, shape, dtype=float) -> jax.Array:

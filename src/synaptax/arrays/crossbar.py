@@ -85,22 +85,20 @@ def _bit_lengths(bit_length: int, managed: bool) -> tuple[int, ...]:
     return tuple(lengths) + (bit_length,)
 
 
-def _pack_bits(fired: Array) -> Array:
-    """Pack ``fired (batch, n, slots)`` booleans into uint32 words ``(words, n)``: bit ``k``
-    of word ``w`` of line ``i`` is its (sample, slot) pair number ``32·w + k``."""
-    batch, n, slots = fired.shape
-    m = batch * slots
-    words = -(-m // 32)
-    f = jnp.transpose(fired, (1, 0, 2)).reshape(n, m)
-    f = jnp.pad(f, ((0, 0), (0, 32 * words - m))).reshape(n, words, 32).astype(jnp.uint32)
-    return jnp.sum(f << jnp.arange(32, dtype=jnp.uint32), axis=-1, dtype=jnp.uint32).T
+def _pack_samples(fired: Array) -> Array:
+    """Pack ``fired (batch, n)`` booleans into uint32 words ``(ceil(batch/32), n)``: bit
+    ``k`` of word ``w`` of line ``i`` is sample ``32·w + k``."""
+    batch, n = fired.shape
+    words = -(-batch // 32)
+    f = jnp.pad(fired, ((0, 32 * words - batch), (0, 0))).reshape(words, 32, n).astype(jnp.uint32)
+    return jnp.sum(f << jnp.arange(32, dtype=jnp.uint32)[:, None], axis=1, dtype=jnp.uint32)
 
 
 def _popcount_product(a: Array, b: Array) -> Array:
     """``Σ_w popcount(a[w, i] & b[w, j])`` as int32 ``(n_a, n_b)``: the product of two 0/1
     matrices whose rows are packed as bits."""
     both = a[:, :, None] & b[:, None, :]
-    return jnp.sum(jax.lax.population_count(both).astype(jnp.int32), axis=0)
+    return jnp.sum(jax.lax.population_count(both).astype(jnp.int32), axis=0, dtype=jnp.int32)
 
 
 def _grid(n: int, max_size: int) -> tuple[int, int]:
@@ -473,7 +471,10 @@ class Crossbar(eqx.Module):
         return dev, wire
 
     # ------------------------------------------------------------------ updates
-    def _apply(self, state: CrossbarState, up: Array, down: Array, key: PRNGKeyArray) -> CrossbarState:
+    def _apply(self, state: CrossbarState, up: Array, down: Array, key: PRNGKeyArray,
+               max_count: int | None = None) -> CrossbarState:
+        """Apply ``up``/``down`` pulse counts (padded shape; the ``G⁻`` devices get them
+        swapped).  ``max_count``: static bound of whole-number counts, when known."""
         k_plus, k_minus = jax.random.split(key)
         if getattr(self.device, "_whole_count_laws", False) and isinstance(state.plus, PulsedState):
             # one switch on the range of the counts for both arrays, returning only the
@@ -484,7 +485,7 @@ class Crossbar(eqx.Module):
                     g.append(self.device.apply_pulses(state.minus, PulseCounts(down, up), key=k_minus).conductance)
                 return tuple(g)
 
-            g = by_whole_count_range(new_conductances, up, down)
+            g = by_whole_count_range(new_conductances, up, down, max_count=max_count)
             plus = eqx.tree_at(lambda s: s.conductance, state.plus, g[0])
             if state.minus is None:
                 return CrossbarState(plus, None)
@@ -571,8 +572,11 @@ class Crossbar(eqx.Module):
             ratio = jnp.ones_like(x_max)
         lengths = _bit_lengths(bit_length, bl_management)
 
+        # c = L·dw_min per train length L (rounded once, as a Python scalar would be)
+        slot_scale = {n: jnp.asarray(n * self.dw_min, dtype) for n in lengths}
+
         def bits_for(length):
-            base = jnp.sqrt(lr / (length * self.dw_min))
+            base = jnp.sqrt(lr / slot_scale[length])
             p = jnp.clip(base * ratio * jnp.abs(x), 0.0, 1.0)
             q = jnp.clip(base / ratio * jnp.abs(d), 0.0, 1.0)
             kx, kd = jax.random.split(k_bits)
@@ -585,20 +589,42 @@ class Crossbar(eqx.Module):
             tot = jnp.einsum(contract, bx, bd, precision=_HIGHEST)
             return self._pad(0.5 * (tot + net)), self._pad(0.5 * (tot - net))
 
-        def aggregate_counts(length):
-            def run(_):
-                bx, bd = bits_for(length)
-                # every (sample, slot) pair is one bit of a word per row / column, split by the
-                # sign of the row's input / column's error; a cell's coincidences of each sign
-                # are popcounts of ANDed words (exact integers, as the 0/1 matrix product)
-                def words(b, v):
-                    return _pack_bits(b & (v > 0)[..., None]), _pack_bits(b & (v < 0)[..., None])
+        def aggregate_counts(index):
+            """Coincidence counts of the train ``lengths[index]`` (``index`` may be traced).
 
-                (xp, xn), (dp, dn) = words(bx, x), words(bd, d)
-                up = _popcount_product(xp, dp) + _popcount_product(xn, dn)
-                down = _popcount_product(xp, dn) + _popcount_product(xn, dp)
-                return self._pad(up.astype(dtype)), self._pad(down.astype(dtype))
-            return run
+            Slot by slot (a loop of as many iterations as the train has slots, so one
+            compiled body serves every length): the batch's firing of each row and column
+            in the slot is one bit per sample in uint32 words, split by the sign of the
+            row's input / column's error; a cell's coincidences of each sign are popcounts
+            of ANDed words (exact integers, the 0/1 matrix product).  The pulse trains are
+            the draws of ``bits_for`` (element (b, i, l) of a (batch, n, L) uniform draw)."""
+            if isinstance(index, int):
+                length, scale = lengths[index], slot_scale[lengths[index]]
+            else:
+                length = jnp.asarray(lengths, jnp.int32)[index]
+                scale = jnp.stack([slot_scale[n] for n in lengths])[index]
+            base = jnp.sqrt(lr / scale)
+            p = jnp.clip(base * ratio * jnp.abs(x), 0.0, 1.0)
+            q = jnp.clip(base / ratio * jnp.abs(d), 0.0, 1.0)
+            kx, kd = jax.random.split(k_bits)
+            ix = jax.lax.iota(jnp.uint32, x.size).reshape(x.shape) * jnp.asarray(length, jnp.uint32)
+            jd = jax.lax.iota(jnp.uint32, d.size).reshape(d.shape) * jnp.asarray(length, jnp.uint32)
+            x_pos, x_neg, d_pos, d_neg = x > 0, x < 0, d > 0, d < 0
+
+            def slot(l, counts):
+                up, down = counts
+                l = jnp.asarray(l, jnp.uint32)
+                bx = fast_random.uniform_at(kx, ix + l, dtype) < p
+                bd = fast_random.uniform_at(kd, jd + l, dtype) < q
+                xp, xn = _pack_samples(bx & x_pos), _pack_samples(bx & x_neg)
+                dp, dn = _pack_samples(bd & d_pos), _pack_samples(bd & d_neg)
+                up = up + _popcount_product(xp, dp) + _popcount_product(xn, dn)
+                down = down + _popcount_product(xp, dn) + _popcount_product(xn, dp)
+                return up, down
+
+            zero = jnp.zeros((self.in_features, self.out_features), jnp.int32)
+            up, down = jax.lax.fori_loop(0, length, slot, (zero, zero))
+            return self._pad(up.astype(dtype)), self._pad(down.astype(dtype))
 
         def sequential_update(length):
             def run(state):
@@ -629,13 +655,11 @@ class Crossbar(eqx.Module):
                 need = jnp.max(lr * jnp.maximum(x_max, d_max) ** 2) / self.dw_min
             index = jnp.sum(jnp.asarray(lengths[:-1], dtype) < need)
         if batch_mode == "aggregate":
-            # only the pulse counts depend on the train length: one device update, outside
-            # the switch (a smaller program, and unchanged state fields pass straight through)
-            if index is None:
-                up, down = aggregate_counts(lengths[0])(None)
-            else:
-                up, down = jax.lax.switch(index, [aggregate_counts(n) for n in lengths], None)
-            new_state = self._apply(state, up, down, k_dev)
+            # only the pulse counts depend on the train length: one device update after
+            # them (a smaller program, and unchanged state fields pass straight through)
+            up, down = aggregate_counts(0 if index is None else index)
+            # counts are whole numbers of at most batch × longest train coincidences
+            new_state = self._apply(state, up, down, k_dev, max_count=x.shape[0] * lengths[-1])
         elif index is None:
             new_state, up, down = sequential_update(lengths[0])(state)
         else:

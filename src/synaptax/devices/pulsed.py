@@ -233,8 +233,9 @@ class AbstractPulsedDevice(AbstractDevice):
         return PulseCounts(e, e)
 
 
-#: Pulse-count ranges ``n < 2^bits`` of the exact integer path of :func:`geometric_steps`.
-_POWER_BITS = (1, 2, 4, 8, 16)
+#: Pulse-count ranges ``n < 2^bits`` of the exact integer path of :func:`geometric_steps`
+#: (few: every range is one more compiled copy of the update).
+_POWER_BITS = (4, 16)
 
 
 def _one_minus_power(c: Array, n: Array, bits: int) -> Array:
@@ -276,21 +277,28 @@ def whole_count_bits() -> int | None:
     return getattr(_COUNTS, "bits", None)
 
 
-def _count_range_index(*counts) -> Array:
-    """Index into :data:`_POWER_BITS` of the shortest range holding every count, or
-    ``len(_POWER_BITS)`` when some count is not a whole number in ``[0, 2^16)``."""
-    whole = jnp.all(jnp.stack([jnp.all((n >= 0) & (n == jnp.floor(n))) for n in counts]))
+def _count_range_index(counts, ranges, general: bool) -> Array:
+    """Index into ``ranges`` (bits) of the shortest range holding every count; with
+    ``general``, ``len(ranges)`` when some count is not a whole number in range."""
     n_max = jnp.max(jnp.stack([jnp.max(n) for n in counts]))
-    index = jnp.sum(jnp.stack([n_max >= 2.0**bits for bits in _POWER_BITS]).astype(jnp.int32))
-    return jnp.where(whole, index, len(_POWER_BITS))
+    index = jnp.sum(jnp.stack([n_max >= 2.0**bits for bits in ranges[:-1]]).astype(jnp.int32))
+    if not general:
+        return index
+    whole = jnp.all(jnp.stack([jnp.all((n >= 0) & (n == jnp.floor(n))) for n in counts]))
+    return jnp.where(whole & (n_max < 2.0 ** ranges[-1]), index, len(ranges))
 
 
-def by_whole_count_range(fn, *counts):
+def by_whole_count_range(fn, *counts, max_count: int | None = None):
     """``fn()``, traced once per count range (a ``lax.switch`` on the largest of ``counts``):
     in the branch for whole counts below ``2^bits`` inside :func:`whole_counts` ``(bits)``,
-    in the last branch (fractional or huge counts) inside ``whole_counts(0)``.  Every branch computes the
-    same law; the whole-count ones only avoid transcendental functions.  ``fn`` should
-    return only what changes (arrays passed through a switch are copied)."""
+    in the last branch (fractional or huge counts) inside ``whole_counts(0)``.  Every
+    branch computes the same law; the whole-count ones only avoid transcendental
+    functions.  ``fn`` should return only what changes (arrays passed through a switch are
+    copied).
+
+    ``max_count``: a static bound the caller guarantees, every count being a whole number
+    in ``[0, max_count]`` (a coincidence update's batch × train length): the ranges stop
+    at its bit length and there is no general branch."""
     if any(n.size == 0 for n in counts):
         return fn()
 
@@ -300,8 +308,15 @@ def by_whole_count_range(fn, *counts):
                 return fn()
         return run
 
-    branches = [branch(bits) for bits in _POWER_BITS] + [branch(0)]
-    index = _count_range_index(*counts)
+    if max_count is None:
+        ranges, general = _POWER_BITS, True
+    else:
+        top = max(1, int(max_count).bit_length())
+        ranges, general = tuple(b for b in _POWER_BITS if b < top) + (top,), False
+    branches = [branch(bits) for bits in ranges] + ([branch(0)] if general else [])
+    if len(branches) == 1:
+        return branches[0](None)
+    index = _count_range_index(counts, ranges, general)
     if is_concrete(index):  # eager: run the one branch (a switch would be compiled per call)
         return branches[int(index)](None)
     return jax.lax.switch(index, branches, None)
