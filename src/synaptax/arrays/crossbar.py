@@ -697,17 +697,18 @@ class Crossbar(eqx.Module):
             n = jnp.clip(n, -max_pulses, max_pulses)
         n = self._pad(n)
         up, down = jnp.maximum(n, 0), jnp.maximum(-n, 0)
-        return self._apply(state, up, down, k_dev), self._pulse_record(up, down)
+        return (self._apply(state, up, down, k_dev, max_count=max_pulses),
+                self._pulse_record(up, down))
 
     def write_energy(self, state: CrossbarState, pulses: PulseCounts) -> Array:
         """Energy [J] of the write pulses ``pulses`` (as returned by an update) given the
         state they were applied to."""
         states = [state.plus] if state.minus is None else [state.plus, state.minus]
-        total = 0.0
+        per_cell = 0.0
         for i, s in enumerate(states):
             e = self.device.pulse_energy(s)
-            total = total + jnp.sum(pulses.up[i] * self._trim(e.up)) + jnp.sum(pulses.down[i] * self._trim(e.down))
-        return jnp.asarray(total)
+            per_cell = per_cell + pulses.up[i] * self._trim(e.up) + pulses.down[i] * self._trim(e.down)
+        return jnp.sum(per_cell)  # one pass over the cells
 
     def evolve(self, state: CrossbarState, duration: ArrayLike) -> CrossbarState:
         """Let ``duration`` [s] pass without pulses (device relaxation / retention)."""
