@@ -386,7 +386,7 @@ class Crossbar(eqx.Module):
                 if k_read is None:
                     raise ValueError("key is required for an MVM on devices with read noise")
                 std = jnp.sqrt(self._tile_currents(variance, volts**2, transposed=transposed))
-                currents = currents + std * fast_random.normal(k_read, currents.shape, currents.dtype)
+                currents = currents + std * fast_random.box_muller_normal(k_read, currents.shape, currents.dtype)
         currents = self.adc(currents, self.full_scale_current, key=k_adc)
         out = currents.sum(axis=-2)
         n_out = self.in_features if transposed else self.out_features

@@ -184,7 +184,7 @@ class AbstractPulsedDevice(AbstractDevice):
         if self._has_c2c_noise():
             # the up and down errors are independent Gaussians: one draw of their summed variance
             var = self._c2c_var(g0, g_up, up, span) + self._c2c_var(g_up, g_det, down, span)
-            g = jnp.clip(g_det + jnp.sqrt(var) * fast_random.normal(key, g0.shape, g0.dtype), state.g_min, state.g_max)
+            g = jnp.clip(g_det + jnp.sqrt(var) * fast_random.box_muller_normal(key, g0.shape, g0.dtype), state.g_min, state.g_max)
         return jnp.where(state.stuck == 0, g, g0)
 
     def _has_c2c_noise(self) -> bool:
