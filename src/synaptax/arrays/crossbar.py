@@ -611,20 +611,26 @@ class Crossbar(eqx.Module):
             jd = jax.lax.iota(jnp.uint32, d.size).reshape(d.shape) * jnp.asarray(length, jnp.uint32)
             x_pos, x_neg, d_pos, d_neg = x > 0, x < 0, d > 0, d < 0
 
-            def slot(l, counts):
-                up, down = counts
+            def slot(l):
                 l = jnp.asarray(l, jnp.uint32)
                 bx = fast_random.uniform_at(kx, ix + l, dtype) < p
                 bd = fast_random.uniform_at(kd, jd + l, dtype) < q
                 xp, xn = _pack_samples(bx & x_pos), _pack_samples(bx & x_neg)
                 dp, dn = _pack_samples(bd & d_pos), _pack_samples(bd & d_neg)
-                up = up + _popcount_product(xp, dp) + _popcount_product(xn, dn)
-                down = down + _popcount_product(xp, dn) + _popcount_product(xn, dp)
-                return up, down
+                up = _popcount_product(xp, dp) + _popcount_product(xn, dn)
+                down = _popcount_product(xp, dn) + _popcount_product(xn, dp)
+                return up.astype(dtype), down.astype(dtype)  # exact: counts <= batch x slots
 
-            zero = jnp.zeros((self.in_features, self.out_features), jnp.int32)
-            up, down = jax.lax.fori_loop(0, length, slot, (zero, zero))
-            return self._pad(up.astype(dtype)), self._pad(down.astype(dtype))
+            def more(l, counts):
+                up, down = slot(l)
+                return counts[0] + up, counts[1] + down
+
+            # the first slot outside the loop: a one-slot train (the usual case with
+            # bit-length management) runs no loop iteration and needs no zero-filled carry
+            up, down = slot(0)
+            if lengths[-1] > 1:
+                up, down = jax.lax.fori_loop(1, length, more, (up, down))
+            return self._pad(up), self._pad(down)
 
         def sequential_update(length):
             def run(state):

@@ -188,7 +188,7 @@ class Algorithm(eqx.Module):
                 s_new, p = c.update_coincidence(s, h, -g, learning_rate=lr, bit_length=self.bit_length,
                                                 key=jax.random.fold_in(k_upd, i))
                 write = write + c.write_energy(s, p)
-                pulses = pulses + jnp.sum(p.up + p.down)
+                pulses = pulses + sum(jnp.sum(u) + jnp.sum(dn) for u, dn in zip(p.up, p.down))
                 new_states.append(s_new)
         else:  # mixed precision
             g_w = tuple(g.T @ h for g, h in zip(g_probe, inputs))
@@ -201,7 +201,7 @@ class Algorithm(eqx.Module):
                 s_new, p = c.update_programmed(s, n * c.dw_min, stochastic_rounding=False,
                                                key=jax.random.fold_in(k_upd, i))
                 write = write + c.write_energy(s, p)
-                pulses = pulses + jnp.sum(p.up + p.down)
+                pulses = pulses + sum(jnp.sum(u) + jnp.sum(dn) for u, dn in zip(p.up, p.down))
                 new_states.append(s_new)
                 accumulators.append(chi - n * c.dw_min)
         new_states = tuple(c.evolve(s, self.rest_time) for c, s in zip(crossbars, new_states))
