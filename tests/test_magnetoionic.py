@@ -39,6 +39,7 @@ from synaptax.validation import TARGETS, run_target
 from synaptax.validation import magnetoionic_targets as mt
 
 MI_PRESETS = sorted(n for n in PRESETS if n.startswith(("con-", "cofen-")))
+_apply = eqx.filter_jit(lambda d, s, n, k: d.apply_pulses(s, n, key=k))
 
 
 # --------------------------------------------------------------------------- exact step averages
@@ -138,6 +139,25 @@ def test_coarse_steps_converge_to_fine_steps():
     a = run_protocol(coarse, st0, segs).saturation[:, 0]
     b = run_protocol(fine, st0, segs).saturation[:, 0]
     np.testing.assert_allclose(a, b, atol=0.005 * b.max())
+
+
+@pytest.mark.parametrize("name,bound", [("con-25nm", 0.8), ("cofen-high-m", 0.15)])
+def test_array_preset_steps_stay_close_to_fine_steps(name, bound):
+    """The training presets integrate with 1 s steps (first step τE/2): an update of up to
+    10 pulses either way, from five conductances and a state that is not pristine, stays
+    within ``bound`` nominal steps of a 10 ms-step solution (README_magnetoionic.md)."""
+    coarse = eqx.tree_at(lambda d: d.variability, get_preset(name), Variability())
+    fine = eqx.tree_at(lambda d: (d.max_step, d.first_step), coarse, (0.01, 0.125))
+    lo, hi = coarse.conductance_range
+    counts = jnp.array([1.0, 2.0, 3.0, 10.0, -1.0, -2.0, -3.0, -10.0])
+    g0 = jnp.repeat(jnp.linspace(lo + 0.1 * (hi - lo), lo + 0.9 * (hi - lo), 5), len(counts))
+    n = jnp.tile(counts, 5)
+    out = []
+    for d in (coarse, fine):
+        st = _apply(d, d.init(g0.shape, key=jax.random.key(0), conductance=g0), jnp.where(n > 0, 2.0, -2.0),
+                    jax.random.key(3))
+        out.append(np.asarray(d.conductance(_apply(d, st, n, jax.random.key(1)))) - np.asarray(d.conductance(st)))
+    assert np.max(np.abs(out[0] - out[1])) / coarse.nominal_step <= bound
 
 
 # --------------------------------------------------------------------------- physical state
@@ -356,9 +376,6 @@ def test_transducer_is_replaceable():
 
 
 # --------------------------------------------------------------------------- presets, transformations
-_apply = eqx.filter_jit(lambda d, s, n, k: d.apply_pulses(s, n, key=k))
-
-
 @pytest.mark.parametrize("name", MI_PRESETS)
 def test_every_magnetoionic_preset_steps(name):
     device = get_preset(name)

@@ -513,6 +513,8 @@ class MagnetoIonicSynapse(AbstractDevice):
             the preset describes), in [0, 1].
         max_step: longest integration step [s] (> 0; 0.25 s keeps the targets within
             1 % of a 1 ms-step solution).
+        first_step: first step of every constant-drive phase, as a fraction of τE (> 0);
+            later steps double up to ``max_step``.
     """
 
     film: NitrideFilm = NitrideFilm()
@@ -525,6 +527,7 @@ class MagnetoIonicSynapse(AbstractDevice):
     exchange_efficiency: float = 1.0
     conditioned_fraction: float = 0.0
     max_step: float = 0.25
+    first_step: float = 0.125
 
     def __check_init__(self):
         if self.field not in ("saturating", "remanent"):
@@ -533,6 +536,7 @@ class MagnetoIonicSynapse(AbstractDevice):
         check_probability("exchange_efficiency", self.exchange_efficiency)
         check_probability("conditioned_fraction", self.conditioned_fraction)
         check_positive("max_step", self.max_step)
+        check_positive("first_step", self.first_step)
         if not isinstance(self.variability, Variability):
             raise TypeError(f"variability must be a Variability, got {type(self.variability).__name__}")
         if is_concrete(self.variability.c2c_range) and self.variability.c2c_range != 0:
@@ -673,7 +677,7 @@ class MagnetoIonicSynapse(AbstractDevice):
         s_neg = jnp.broadcast_to(jnp.clip(drive, 0.0, 1.0), state.edl.shape).astype(dtype)
         s_pos = jnp.broadcast_to(jnp.clip(-drive, 0.0, 1.0), state.edl.shape).astype(dtype)
         k_e, k_inj = self._rates(state, rate_multiplier)
-        h0 = jnp.broadcast_to(jnp.minimum(0.125 * jnp.asarray(self.film.time_constant, dtype), self.max_step),
+        h0 = jnp.broadcast_to(jnp.minimum(self.first_step * jnp.asarray(self.film.time_constant, dtype), self.max_step),
                               state.edl.shape)
         remanent = self.field == "remanent"
 
@@ -698,9 +702,9 @@ class MagnetoIonicSynapse(AbstractDevice):
         ``drive`` per cell: 1 — the train's potentiation amplitude, −1 — its depression
         amplitude (positive gate), 0 — 0 V; values in between scale the double layer's
         target charge.  ``rate_multiplier`` (per cell, ≥ 0) scales the extraction and
-        re-injection rates.  Steps start at ``τE/8`` (the double layer's transient decides
-        when recovery is blocked) and double up to ``max_step`` (a while loop: ``duration``
-        may be traced).
+        re-injection rates.  Steps start at ``first_step·τE`` (the double layer's transient
+        decides when recovery is blocked) and double up to ``max_step`` (a while loop:
+        ``duration`` may be traced).
         """
         return self._finish(self._advance(state, drive, duration, rate_multiplier))
 

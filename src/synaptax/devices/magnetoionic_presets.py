@@ -148,9 +148,13 @@ def cofen_film() -> NitrideFilm:
 CON_TRAIN = PulseTrain(amplitude=-25.0, width=1.0, period=1.0, rest=0.0, depression_amplitude=25.0)
 #: Training pulse train of the CoFeN presets [assumed], as for CoN.
 COFEN_TRAIN = PulseTrain(amplitude=-25.0, width=1.0, period=1.0, rest=0.0, depression_amplitude=25.0)
-#: Integration step of the array presets [s]: 1 s keeps training affordable; the targets use
-#: 0.25 s (tests/test_magnetoionic.py checks both against a fine-step solution).
+#: Integration steps of the array presets: at most 1 s, the first step of each phase τE/2.
+#: Per update of ≤ 10 pulses this stays within 0.8 nominal steps (con-25nm, of changes up to
+#: 85 steps), 0.09 (con-200nm) and 0.11 (CoFeN) of a 10 ms-step solution; the targets use
+#: 0.25 s and τE/8
+#: (tests/test_magnetoionic.py checks both against finer steps).
 ARRAY_MAX_STEP = 1.0
+ARRAY_FIRST_STEP = 0.5
 #: x_c of the conditioned CoFeN states after 3 min and 1 h at 0 V [derived: the conditioning
 #: protocol integrated by the model; tests/test_magnetoionic.py recomputes it].
 COFEN_CONDITIONED = {"low": {180.0: 0.04240, 3600.0: 0.03988}, "mid": {180.0: 0.08002, 3600.0: 0.07152},
@@ -180,7 +184,8 @@ def con(thickness: float = 25e-9, *, train: PulseTrain | None = None, transducer
         transducer = LinearTransducer(g_off=READOUT_G_OFF, g_on=READOUT_G_ON, m_ref=m_ref)
     return MagnetoIonicSynapse(film=film, train=CON_TRAIN if train is None else train, transducer=transducer,
                                variability=ARRAY_VARIABILITY if variability is None else variability,
-                               energy=GateEnergy() if energy is None else energy, max_step=ARRAY_MAX_STEP)
+                               energy=GateEnergy() if energy is None else energy, max_step=ARRAY_MAX_STEP,
+                               first_step=ARRAY_FIRST_STEP)
 
 
 def con_25nm() -> MagnetoIonicSynapse:
@@ -220,7 +225,7 @@ def cofen(state: str = "high", relaxation: float = 180.0, *, train: PulseTrain |
                                variability=ARRAY_VARIABILITY if variability is None else variability,
                                energy=GateEnergy() if energy is None else energy, field="remanent",
                                remanence_ratio=q, exchange_efficiency=eta, conditioned_fraction=xc,
-                               max_step=ARRAY_MAX_STEP)
+                               max_step=ARRAY_MAX_STEP, first_step=ARRAY_FIRST_STEP)
 
 
 def cofen_high_m() -> MagnetoIonicSynapse:
