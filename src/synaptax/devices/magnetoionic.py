@@ -85,9 +85,9 @@ def _check_fraction(name, value, *, open_low=False):
 class NitrideFilm(eqx.Module):
     """Material and film parameters of an electrolyte-gated nitride film (one cell).
 
-    Defaults are the CoN set of device-physics.md §A with the [fit] values of
-    ``benchmarks/fit_magnetoionic.py``; the presets in
-    :mod:`synaptax.devices.magnetoionic_presets` are the reference.  Any field may be an
+    Defaults are device-physics.md §A's starting values (its guesses for the [fit] ones);
+    the fitted CoN set is :func:`synaptax.devices.magnetoionic_presets.con_film` (from
+    ``benchmarks/fit_magnetoionic.py``), the CoFeN set ``cofen_film``.  Any field may be an
     array broadcastable to the state's shape (e.g. several thicknesses side by side).
 
     Attributes:
@@ -172,8 +172,8 @@ class NitrideFilm(eqx.Module):
                                  "be more than fully reduced; lower capacity_ref or thickness")
 
     def extraction_rate(self, voltage: ArrayLike) -> Array:
-        """kE(t, V) [s⁻¹] at gate voltage magnitude ``|voltage|`` [V] for this thickness:
-        ``rate_ref·((t_ref + d_EDL)/(t + d_EDL))^β·(|V|/V_ref)^β``."""
+        """kE(t, V) [s⁻¹] at gate voltage magnitude ``|voltage|`` [V] for this thickness, with
+        the double layer fully charged: ``rate_ref·((t_ref + d_EDL)/(t + d_EDL))^β·(|V|/V_ref)^β``."""
         ratio = (self.thickness_ref + self.edl_thickness) / (self.thickness + self.edl_thickness)
         return self.rate_ref * (ratio * jnp.abs(voltage) / self.voltage_ref) ** self.field_exponent
 
