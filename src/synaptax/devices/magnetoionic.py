@@ -559,10 +559,11 @@ class MagnetoIonicSynapse(AbstractDevice):
 
     def conductance(self, state: MagnetoIonicState) -> Array:
         """Conductance [S] of each cell's read element (shape of the array); stuck elements
-        read ``g_min`` or ``g_max``.  Not clipped to the nominal window: the read element
-        follows the magnetisation, and a post-stimulated rise may carry it a little above
-        ``g_max``."""
-        g = jnp.maximum(self.transducer.conductance(self.magnetisation(state)), state.g_min)
+        read ``g_min`` or ``g_max``.  The read element saturates at its window
+        ``[g_min, g_max]``: a post-stimulated rise that carries the magnetisation a little
+        above ``M_ref`` is seen in :meth:`magnetisation`, not in the conductance (the
+        crossbar's bounds hold for every pulse train)."""
+        g = jnp.clip(self.transducer.conductance(self.magnetisation(state)), state.g_min, state.g_max)
         return jnp.where(state.stuck == 1, state.g_min, jnp.where(state.stuck == 2, state.g_max, g))
 
     def _finish(self, state: MagnetoIonicState) -> MagnetoIonicState:
