@@ -20,6 +20,7 @@ from synaptax.devices import (
     ExpStepDevice,
     LinearStepDevice,
     LookupTableDevice,
+    MagnetoIonicSynapse,
     PowStepDevice,
     PulseCounts,
     SoftBoundsDevice,
@@ -109,10 +110,28 @@ pulse_rounds = st.lists(st.lists(st.integers(-3000, 3000), min_size=CELLS, max_s
 start = st.lists(st.floats(0.0, 1.0), min_size=CELLS, max_size=CELLS)
 
 
-@pytest.mark.parametrize("name", sorted(DEVICES))
+#: Devices that integrate a rate law over the train's time (magneto-ionic cells): each
+#: hypothesis example runs an adaptive integrator over up to 3000 pulse periods, so they
+#: get fewer examples (the same properties; their own file checks the state with more).
+INTEGRATED = sorted(n for n in DEVICES if isinstance(_device(n), MagnetoIonicSynapse))
+CLOSED_FORM = sorted(set(DEVICES) - set(INTEGRATED))
+
+
+@pytest.mark.parametrize("name", CLOSED_FORM)
 @settings(max_examples=30, deadline=None)
 @given(rounds=pulse_rounds, x0=start, seed=st.integers(0, 2**31 - 1))
 def test_conductance_stays_within_bounds_and_stuck_cells_never_move(name, rounds, x0, seed):
+    _check_bounds_and_stuck(name, rounds, x0, seed)
+
+
+@pytest.mark.parametrize("name", INTEGRATED)
+@settings(max_examples=8, deadline=None)
+@given(rounds=pulse_rounds, x0=start, seed=st.integers(0, 2**31 - 1))
+def test_integrated_conductance_stays_within_bounds_and_stuck_cells_never_move(name, rounds, x0, seed):
+    _check_bounds_and_stuck(name, rounds, x0, seed)
+
+
+def _check_bounds_and_stuck(name, rounds, x0, seed):
     device = _device(name)
     key = jax.random.key(seed)
     g_lo, g_hi = device.conductance_range
@@ -128,10 +147,24 @@ def test_conductance_stays_within_bounds_and_stuck_cells_never_move(name, rounds
         np.testing.assert_array_equal(g[stuck], g_start[stuck])
 
 
-@pytest.mark.parametrize("name", NOISE_FREE)
+counts = st.lists(st.integers(0, 3000), min_size=CELLS, max_size=CELLS)
+
+
+@pytest.mark.parametrize("name", [n for n in NOISE_FREE if n in CLOSED_FORM])
 @settings(max_examples=30, deadline=None)
-@given(n=st.lists(st.integers(0, 3000), min_size=CELLS, max_size=CELLS), x0=start)
+@given(n=counts, x0=start)
 def test_potentiation_never_lowers_and_depression_never_raises_conductance(name, n, x0):
+    _check_monotonic(name, n, x0)
+
+
+@pytest.mark.parametrize("name", [n for n in NOISE_FREE if n in INTEGRATED])
+@settings(max_examples=8, deadline=None)
+@given(n=counts, x0=start)
+def test_integrated_potentiation_never_lowers_and_depression_never_raises_conductance(name, n, x0):
+    _check_monotonic(name, n, x0)
+
+
+def _check_monotonic(name, n, x0):
     device = _noise_free(_device(name))
     key = jax.random.key(0)
     g_lo, g_hi = device.conductance_range
@@ -139,8 +172,17 @@ def test_potentiation_never_lowers_and_depression_never_raises_conductance(name,
     g0 = np.asarray(state.conductance)
     g_up = np.asarray(_pulse(device, state, n, key).conductance)
     g_down = np.asarray(_pulse(device, state, -np.asarray(n), key).conductance)
-    assert np.all(g_up >= g0), (g0[g_up < g0], g_up[g_up < g0])
-    assert np.all(g_down <= g0), (g0[g_down > g0], g_down[g_down > g0])
+    tol = 0.0
+    if isinstance(device, MagnetoIonicSynapse):
+        # time passes during a magneto-ionic train (the array takes ceil(max n·burst)
+        # periods, then the rest) and a cell recovers at 0 V: the reference is the same
+        # time at 0 V, not the start (rounding of two integration step sequences allowed)
+        train = device.train
+        duration = np.ceil(max(n) * train.burst) * train.period + train.rest
+        g0 = np.asarray(device.evolve(state, duration).conductance)
+        tol = 1e-9 * (g_hi - g_lo)
+    assert np.all(g_up >= g0 - tol), (g0[g_up < g0 - tol], g_up[g_up < g0 - tol])
+    assert np.all(g_down <= g0 + tol), (g0[g_down > g0 + tol], g_down[g_down > g0 + tol])
 
 
 def test_lookup_table_cell_beyond_trajectory_end_is_not_pulled_back(getkey):

@@ -61,6 +61,14 @@ def _add_train(sub):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--bit-length", type=int, default=31, help="coincidence pulse slots per sample (analog-sgd)")
     p.add_argument("--rest-time", type=float, default=0.0, help="seconds the devices evolve between updates")
+    p.add_argument("--gate-voltage", type=float, default=None, metavar="V",
+                   help="magneto-ionic devices: potentiation gate voltage, negative (default: the preset's, -25 V)")
+    p.add_argument("--pulse-frequency", type=float, default=None, metavar="HZ",
+                   help="magneto-ionic devices: gate pulse frequency (default: the preset's)")
+    p.add_argument("--duty-cycle", type=float, default=None, metavar="D",
+                   help="magneto-ionic devices: pulse width / period, in (0, 1] (default: the preset's)")
+    p.add_argument("--burst", type=int, default=None, metavar="N",
+                   help="magneto-ionic devices: gate pulses per update pulse (default: the preset's)")
     p.add_argument("--dac-bits", type=int, default=7, help="input DAC bits, 0 = ideal (default: 7)")
     p.add_argument("--adc-bits", type=int, default=9, help="output ADC bits, 0 = ideal (default: 9)")
     p.add_argument("--w-max", type=float, default=1.0, help="weight of a full-range conductance difference")
@@ -91,7 +99,8 @@ def _cmd_train(args) -> int:
         schedule=args.schedule, seed=args.seed, bit_length=args.bit_length, rest_time=args.rest_time,
         dac_bits=args.dac_bits, adc_bits=args.adc_bits, w_max=args.w_max, max_tile=args.max_tile,
         ir_drop=args.ir_drop, r_wire=args.r_wire, train_samples=args.train_samples,
-        test_samples=args.test_samples, data_dir=args.data_dir)
+        test_samples=args.test_samples, data_dir=args.data_dir, gate_voltage=args.gate_voltage,
+        pulse_frequency=args.pulse_frequency, duty_cycle=args.duty_cycle, burst=args.burst)
     config.validate()
     if args.optimizer not in ("sgd", "momentum", "adam"):
         raise _UsageError(f"unknown optimizer {args.optimizer!r}; valid: sgd, momentum, adam")

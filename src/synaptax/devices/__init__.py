@@ -10,6 +10,7 @@ from .exp_step import ExpStepDevice
 from .ferrimagnet import OE, CoGdDevice, CoGdState, cogd_array, cogd_hall_bar
 from .linear_step import LinearStepDevice, SoftBoundsDevice
 from .lookup_table import LookupTableDevice
+from .magnetoionic import MagnetoIonicState, MagnetoIonicSynapse, NitrideFilm, PulseTrain
 from .pow_step import PowStepDevice
 from .presets import PRESETS, get_preset
 from .pulsed import AbstractPulsedDevice, PulsedState
@@ -18,6 +19,7 @@ from .variability import Variability
 __all__ = [
     "OE", "CoGdDevice", "CoGdState", "cogd_array", "cogd_hall_bar",
     "ECRAMDevice", "ECRAMGeometry", "ECRAMState",
+    "MagnetoIonicState", "MagnetoIonicSynapse", "NitrideFilm", "PulseTrain",
     "AbstractDevice", "AbstractPulsedDevice", "ConstantStepDevice", "ExpStepDevice", "LinearStepDevice",
     "LookupTableDevice", "PRESETS", "PowStepDevice", "PulseCounts", "PulsedState", "SoftBoundsDevice",
     "Variability", "get_preset", "split_pulses",

@@ -12,6 +12,7 @@ from .linear_step import SoftBoundsDevice
 from .variability import Variability
 from .ecram_presets import ECRAM_PRESETS
 from .ferrimagnet import COGD_PRESETS
+from .magnetoionic_presets import MAGNETOIONIC_PRESETS
 
 
 def idealized(*, levels: int = 1000) -> ConstantStepDevice:
@@ -109,6 +110,7 @@ PRESETS = {
     "epiram": epiram,
     **ECRAM_PRESETS,
     **COGD_PRESETS,
+    **MAGNETOIONIC_PRESETS,
 }
 
 

@@ -51,6 +51,12 @@ class TrainConfig:
         ir_drop: exact IR-drop solve in every MVM; r_wire: wire resistance per segment [Ω].
         train_samples, test_samples: use only the first N (0: all).
         data_dir: folder with the standard MNIST files (None: bundled subsets).
+        gate_voltage, pulse_frequency, duty_cycle, burst: the gate-pulse protocol of the
+            magneto-ionic devices (``con-*``, ``cofen-*``; None keeps the preset's):
+            potentiation gate voltage [V] (< 0; depression pulses use its magnitude),
+            pulse frequency [Hz] (> 0), duty cycle in (0, 1] (pulse width = duty /
+            frequency), gate pulses per update pulse (≥ 1).  See
+            :class:`synaptax.devices.magnetoionic.PulseTrain`.
     """
 
     device: str = "ideal"
@@ -74,6 +80,16 @@ class TrainConfig:
     train_samples: int = 0
     test_samples: int = 0
     data_dir: str | None = None
+    gate_voltage: float | None = None
+    pulse_frequency: float | None = None
+    duty_cycle: float | None = None
+    burst: int | None = None
+
+    @property
+    def pulse_protocol(self) -> dict:
+        """The pulse-protocol settings that were given (not None)."""
+        names = ("gate_voltage", "pulse_frequency", "duty_cycle", "burst")
+        return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
 
     def validate(self) -> None:
         if self.algorithm not in ALGORITHMS:
@@ -96,6 +112,20 @@ class TrainConfig:
             raise TrainingError(f"rest_time must be >= 0 s, got {self.rest_time}")
         if any(h < 1 for h in self.hidden):
             raise TrainingError(f"hidden layer sizes must be >= 1, got {self.hidden}")
+        if self.gate_voltage is not None and not (math.isfinite(self.gate_voltage) and self.gate_voltage < 0):
+            raise TrainingError(f"gate_voltage must be negative (V), got {self.gate_voltage}")
+        if self.pulse_frequency is not None and not (math.isfinite(self.pulse_frequency) and self.pulse_frequency > 0):
+            raise TrainingError(f"pulse_frequency must be positive (Hz), got {self.pulse_frequency}")
+        if self.duty_cycle is not None and not 0 < self.duty_cycle <= 1:
+            raise TrainingError(f"duty_cycle must lie in (0, 1], got {self.duty_cycle}")
+        if self.burst is not None and self.burst < 1:
+            raise TrainingError(f"burst must be >= 1, got {self.burst}")
+        if self.pulse_protocol and self.algorithm != "float":
+            from ..devices.magnetoionic import MagnetoIonicSynapse
+
+            if not isinstance(get_preset(self.device), MagnetoIonicSynapse):
+                raise TrainingError(f"{', '.join(self.pulse_protocol)} set the gate-pulse protocol of the "
+                                    f"magneto-ionic devices (con-*, cofen-*), not of {self.device!r}")
 
     @property
     def sizes(self) -> list[int]:
@@ -111,6 +141,8 @@ def build(config: TrainConfig, total_steps: int) -> Algorithm:
         model = FloatMLP(sizes, key=jax.random.key(config.seed), activation=config.activation)
     else:
         device = get_preset(config.device)
+        if config.pulse_protocol:
+            device = device.with_pulse_protocol(**config.pulse_protocol)
         dac = DAC(bits=config.dac_bits or None)
         adc = ADC(bits=config.adc_bits or None, saturate=bool(config.adc_bits))
         crossbars = [Crossbar(device, a, b, w_max=config.w_max, dac=dac, adc=adc,
@@ -257,7 +289,10 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
             raise TrainingError(f"--resume: no checkpoint in {str(run_dir)!r}")
         ts, meta = load_checkpoint(ckpt, ts)
         same = {k: v for k, v in config_dict.items() if k != "epochs"}
-        if {k: v for k, v in (meta.get("config") or {}).items() if k != "epochs"} != same:
+        saved = meta.get("config") or {}
+        # options added after a checkpoint was written count as their defaults
+        defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+        if {k: saved.get(k, defaults.get(k)) for k in same} != same:
             raise TrainingError("--resume: the checkpoint was made with a different configuration; "
                                 f"its configuration: {json.dumps(meta.get('config'))}")
         start_epoch, history, wall_before = meta["epoch"], meta["history"], meta.get("wall_time_s", 0.0)
@@ -341,7 +376,15 @@ def _report(config, config_dict, alg, ts, train_data, test_data, history, wall, 
     sample = jnp.asarray(test_data.images[: min(1000, len(test_data.labels))])
     e_inf = float(_inference_energy(alg, ts, sample, jax.random.fold_in(root, 30_000)))
     analog = config.algorithm != "float"
-    return {
+    extra = {}
+    train = getattr(alg.model.crossbars[0].device, "train", None) if analog else None
+    if train is not None:  # magneto-ionic devices: the gate-pulse protocol that ran
+        extra["pulse_train"] = {"amplitude_V": float(train.amplitude), "width_s": float(train.width),
+                                "period_s": float(train.period), "burst": int(train.burst),
+                                "depression": train.depression,
+                                "depression_amplitude_V": float(train.depression_amplitude),
+                                "rest_after_train_s": float(train.rest)}
+    return extra | {
         "test_accuracy": last["test_accuracy"],
         "energy_per_update_J": last["energy_per_update_J"] if analog else None,
         "energy_per_update_per_cell_J": last["energy_per_update_J"] / n_cells if analog else None,

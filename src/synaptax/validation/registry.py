@@ -7,7 +7,7 @@ import re
 from typing import Callable
 
 #: Modules that register targets when imported (one per device family).
-TARGET_MODULES: tuple[str, ...] = ("synaptax.validation.ecram_targets", "synaptax.validation.ferrimagnet_targets",)
+TARGET_MODULES: tuple[str, ...] = ("synaptax.validation.ecram_targets", "synaptax.validation.ferrimagnet_targets", "synaptax.validation.magnetoionic_targets",)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,845 @@
+"""Nitrogen magneto-ionic synapses (CoN, CoFeN): a gate voltage pulls N³⁻ out of a
+paramagnetic nitride film into a liquid electrolyte and leaves ferromagnetic Co (CoFe)
+behind; the weight is the film's magnetisation.
+
+Sources: Tan et al., Mater. Horiz. 10, 88 (2023) (CoN; ``shared/papers/con-magnetoionics-
+frequency-post-stimulated-MaterHoriz2023.txt``) and Martínez Armesto et al. (CoFeN at
+remanence; ``shared/papers/cofen-magnetoionics-field-free-remanence.txt``); the compact
+model is the one of ``shared/docs/device-physics.md`` §A–B, with the changes listed in
+``README_magnetoionic.md``.
+
+State (per cell, every field a fraction per film volume, in [0, 1]):
+
+* ``edl`` u — charge of the electric double layer under a negative gate, relative to its
+  steady value (``u' = (s − u)/τE``, s = 1 while the negative gate is on);
+* ``edl_reverse`` w — the same for a positive (depression) gate;
+* ``surface`` a — N piled up at the film/electrolyte interface (not yet dissolved);
+* ``interface`` c — N dissolved in the electrolyte next to the film (fast reservoir);
+* ``electrolyte`` e — N redistributed into the bulk electrolyte (slow reservoir);
+* ``conditioned`` x_c — remanent mode only: the part of the Co(Fe) layer formed under the
+  conditioning field (running minimum of x since the field was removed).
+
+The ferromagnetic fraction is ``x = c + e`` (every extracted N that left the film left one
+unit of metal behind; the reference equations conserve ``x − c − e`` exactly, so ``x`` is
+not integrated separately).  Rates (device-physics.md §A; ``JE`` is ``v_E`` of the paper)::
+
+    JE = kE·u^β·(1 − x/xmax)+·(1 − a/amax)+        (rate ∝ interfacial field^β, field ∝ u)
+    θ  = min(1, c/csat)^m                             Γ = [(1 − u/ur)+]²·exp(−a/ab)
+    a' = θ·JE − Jd                                    Jd = kA·a·(1−θ)·(1−u)
+    c' = (1−θ)·JE + Jd − kred·c − krec·x·Γ·c − κ·c
+    e' = kred·c − krec2·x·Γ·e − κ·e
+    κ  = kinj·w^β/(x + xh)                            (positive-gate re-injection [assumed])
+
+Field-driven rate law for other amplitudes, thicknesses and double-layer charges
+[derived]: the film plus the double layer is a parallel-plate capacitor, so the field at
+the interface is ``E = u·|V|/(t + d_EDL)``, and the extraction rate follows ``kE ∝ E^β``;
+β follows from the paper's 7.4-fold rate increase from 200 to 5 nm.  A double layer that
+cannot follow a fast square wave (100 Hz) sits near half charge and extracts at
+``(1/2)^β`` of the DC rate.  ``xmax(t) = xmax_ref·(t/t_ref)^γ`` (steady magnetisation grows with thickness).
+
+Integration: exponential Euler on ``a, c, e`` (each variable's own loss rate treated
+exactly, so the fractions stay ≥ 0 for any step), the double-layer states ``u, w``
+integrated exactly, and the factors that depend on them (``u^β``, ``Γ(u)``, ``1 − u``,
+``w^β``) replaced by their averages over the step (exact, or Gauss–Legendre to ~1e-5).  Steps are therefore free of the
+``τE`` stiffness: one step per pulse phase of a 100 Hz train, and steps growing
+geometrically to ``max_step`` during rests.
+
+Units: times in s, voltages in V, thickness in m, magnetisation in emu cm⁻³ (the
+papers' unit; 1 emu cm⁻³ = 10³ A m⁻¹, see :data:`EMU_PER_CM3_IN_A_PER_M`), conductance in
+S, energy in J.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, ArrayLike, PRNGKeyArray
+
+from .._checks import check_finite, check_nonnegative, check_positive, check_probability, is_concrete
+from .. import _random as fast_random
+from .base import AbstractDevice, PulseCounts, split_pulses
+from .readout import AbstractTransducer, LinearTransducer
+from .variability import Variability
+
+#: 1 emu cm⁻³ expressed in A m⁻¹ (SI magnetisation).
+EMU_PER_CM3_IN_A_PER_M = 1.0e3
+
+
+def _check_fraction(name, value, *, open_low=False):
+    if not is_concrete(value):
+        return
+    import numpy as np
+
+    v = np.asarray(value, dtype=np.float64)
+    bad = (~np.isfinite(v)) | (v > 1) | ((v <= 0) if open_low else (v < 0))
+    if np.any(bad):
+        rng = "(0, 1]" if open_low else "[0, 1]"
+        raise ValueError(f"{name} must lie in {rng}, got {float(v.ravel()[np.argmax(bad.ravel())])!r}")
+
+
+# ----------------------------------------------------------------------------- parameters
+class NitrideFilm(eqx.Module):
+    """Material and film parameters of an electrolyte-gated nitride film (one cell).
+
+    Defaults are device-physics.md §A's starting values (its guesses for the [fit] ones);
+    the fitted CoN set is :func:`synaptax.devices.magnetoionic_presets.con_film` (from
+    ``benchmarks/fit_magnetoionic.py``), the CoFeN set ``cofen_film``.  Any field may be an
+    array broadcastable to the state's shape (e.g. several thicknesses side by side).
+
+    Attributes:
+        thickness: film thickness t [m], > 0 (the paper: 5–200 nm).
+        rate_ref: extraction rate kE at ``thickness_ref`` and ``voltage_ref`` [s⁻¹]
+            [paper: 0.8 emu cm⁻³ s⁻¹ / M_Co at 200 nm, −25 V].
+        thickness_ref: reference thickness [m] (200 nm).
+        voltage_ref: reference gate voltage magnitude [V] (25 V).
+        edl_thickness: electric-double-layer thickness d_EDL [m] [assumed 1 nm; the CoFeN
+            paper: "less than 1 nm"].
+        field_exponent: β in ``kE ∝ E^β`` with the interfacial field
+            ``E ∝ u·|V|/(t + d_EDL)`` [derived from the 7.4-fold rate ratio between 200 and
+            5 nm]; the same law gives the double layer's field factor ``u^β``.
+        capacity_ref: xmax at ``thickness_ref`` [paper: 248 emu cm⁻³ after 900 s at 200 nm].
+        capacity_exponent: γ in ``xmax ∝ t^γ`` [fit].
+        saturation_magnetisation: magnetisation of the fully reduced metal [emu cm⁻³]
+            (bulk Co 1400 emu cm⁻³ = 1.4 MA m⁻¹).
+        tau_edl: double-layer time constant τE at ``thickness_ref`` [s] [fit].
+        edl_exponent: exponent of the double layer's field factor ``u^β`` in JE (and of
+            ``w^β`` in κ) [derived: = field_exponent, the field at the interface is ∝ the
+            double layer's charge]; a separate field so that the law can be varied.
+        discharge_ratio: r = τ_discharge/τ_charge [fit]: the double layer discharges
+            faster than it charges (the CoFeN paper sees the gate current reverse at 0 V as
+            the double layer is transiently reversed, with fast N³⁻ re-entry).
+        tau_exponent: δ in ``τE(t) = τE·((t_ref + d_EDL)/(t + d_EDL))^δ`` [fit]: the gate is
+            charged through the electrolyte into a capacitance ∝ 1/(t + d_EDL) (the paper's
+            parallel-plate picture gives δ = 1), so thin films respond more slowly.
+        recovery_threshold: ur, recovery blocked while u > ur [fit].
+        saturation_exponent: m in θ = min(1, c/csat)^m [fit].
+        k_rec: fast back-injection from the interfacial electrolyte krec [s⁻¹] [fit].
+        k_rec2: slow recovery from the bulk electrolyte krec2 [s⁻¹] [fit].
+        k_red: redistribution interfacial → bulk electrolyte kred [s⁻¹] [fit].
+        c_sat: N solubility of the interfacial electrolyte csat (fraction) [fit].
+        k_accum: dissolution of the piled-up N kA [s⁻¹] [fit].
+        a_max: largest pile-up amax (fraction) [fit].
+        a_block: pile-up scale ab over which recovery is blocked (fraction) [fit].
+        injection_ratio: positive-gate re-injection rate relative to kE at the same |V|
+            [assumed 1: a depression pulse mirrors a potentiation pulse].
+        injection_softness: xh in κ (fraction) [assumed].
+    """
+
+    thickness: float = 25e-9
+    rate_ref: float = 5.7e-4
+    thickness_ref: float = 200e-9
+    voltage_ref: float = 25.0
+    edl_thickness: float = 1e-9
+    field_exponent: float = 0.57
+    capacity_ref: float = 0.193
+    capacity_exponent: float = 0.3
+    saturation_magnetisation: float = 1400.0
+    tau_edl: float = 0.05
+    edl_exponent: float = 0.57
+    tau_exponent: float = 0.0
+    discharge_ratio: float = 1.0
+    recovery_threshold: float = 0.4
+    saturation_exponent: float = 4.0
+    k_rec: float = 100.0
+    k_rec2: float = 1e-3
+    k_red: float = 0.045
+    c_sat: float = 0.02
+    k_accum: float = 1e-3
+    a_max: float = 0.03
+    a_block: float = 0.002
+    injection_ratio: float = 1.0
+    injection_softness: float = 0.01
+
+    def __check_init__(self):
+        for name in ("thickness", "rate_ref", "thickness_ref", "voltage_ref", "capacity_exponent",
+                     "saturation_magnetisation", "tau_edl", "edl_exponent", "discharge_ratio", "saturation_exponent", "k_red",
+                     "c_sat", "a_block", "injection_softness"):
+            check_positive(name, getattr(self, name))
+        for name in ("edl_thickness", "field_exponent", "tau_exponent", "k_rec", "k_rec2", "k_accum", "injection_ratio"):
+            check_nonnegative(name, getattr(self, name))
+        _check_fraction("capacity_ref", self.capacity_ref, open_low=True)
+        _check_fraction("recovery_threshold", self.recovery_threshold, open_low=True)
+        _check_fraction("a_max", self.a_max, open_low=True)
+        if is_concrete((self.capacity_ref, self.a_max, self.thickness)):
+            import numpy as np
+
+            if np.any(np.asarray(self.capacity) + np.asarray(self.a_max) > 1.0):
+                raise ValueError("capacity (xmax at this thickness) + a_max must not exceed 1: the film cannot "
+                                 "be more than fully reduced; lower capacity_ref or thickness")
+
+    def extraction_rate(self, voltage: ArrayLike) -> Array:
+        """kE(t, V) [s⁻¹] at gate voltage magnitude ``|voltage|`` [V] for this thickness, with
+        the double layer fully charged: ``rate_ref·((t_ref + d_EDL)/(t + d_EDL))^β·(|V|/V_ref)^β``."""
+        ratio = (self.thickness_ref + self.edl_thickness) / (self.thickness + self.edl_thickness)
+        return self.rate_ref * (ratio * jnp.abs(voltage) / self.voltage_ref) ** self.field_exponent
+
+    @property
+    def time_constant(self):
+        """τE(t) [s]: the double layer's charging time at this thickness."""
+        ratio = (self.thickness_ref + self.edl_thickness) / (jnp.asarray(self.thickness) + self.edl_thickness)
+        return self.tau_edl * ratio**self.tau_exponent
+
+    @property
+    def capacity(self):
+        """xmax(t): the largest ferromagnetic fraction field-driven extraction reaches."""
+        return self.capacity_ref * (jnp.asarray(self.thickness) / self.thickness_ref) ** self.capacity_exponent
+
+
+class PulseTrain(eqx.Module):
+    """The gate-voltage pulse train that one update pulse count stands for.
+
+    ``apply_pulses(n)`` applies, per cell, ``n·burst`` pulses of ``amplitude`` lasting
+    ``width`` every ``period`` seconds (potentiation), or as many depression pulses (see
+    ``depression``), then leaves the array at 0 V for ``rest`` seconds.  Cells given fewer
+    pulses than others sit at 0 V meanwhile: the whole array takes
+    ``max(n)·burst·period + rest`` seconds (potentiation and depression trains one after
+    the other), and every cell evolves during it.
+
+    Attributes:
+        amplitude: gate voltage of a potentiation pulse [V], < 0 (N extraction needs a
+            negative gate; the papers use −25 V).
+        width: pulse width [s], > 0.
+        period: pulse period [s], ≥ ``width`` (duty cycle ``width/period`` in (0, 1]).
+        rest: time at 0 V after a train [s], ≥ 0.
+        depression: ``"positive-gate"`` — a depression pulse is a pulse of
+            ``depression_amplitude`` (> 0 V) of the same width and period that pushes N
+            back into the film [assumed rate law, see :class:`NitrideFilm`]; ``"rest"`` — a
+            depression pulse is one period at 0 V: the papers' recovery, which acts on
+            every cell alike (a count of depression pulses then only sets how long the
+            array rests).
+        depression_amplitude: gate voltage of a depression pulse [V], > 0.
+        burst: gate pulses per update pulse (integer ≥ 1): one programming step of the
+            crossbar is a burst of this many pulses at the train's period.
+    """
+
+    amplitude: float = -25.0
+    width: float = 0.1
+    period: float = 0.1
+    rest: float = 0.0
+    depression: Literal["positive-gate", "rest"] = eqx.field(static=True, default="positive-gate")
+    depression_amplitude: float = 25.0
+    burst: int = eqx.field(static=True, default=1)
+
+    def __check_init__(self):
+        if isinstance(self.burst, bool) or not isinstance(self.burst, int) or self.burst < 1:
+            raise ValueError(f"burst must be an integer >= 1, got {self.burst!r}")
+        check_finite("amplitude", self.amplitude)
+        if is_concrete(self.amplitude) and float(self.amplitude) >= 0:
+            raise ValueError(f"amplitude must be negative (a negative gate extracts N³⁻), got {float(self.amplitude)!r}")
+        check_positive("width", self.width)
+        check_positive("period", self.period)
+        check_nonnegative("rest", self.rest)
+        if is_concrete((self.width, self.period)) and float(self.width) > float(self.period) * (1 + 1e-12):
+            raise ValueError(f"duty_cycle = width/period must lie in (0, 1], got {float(self.width) / float(self.period)!r}")
+        if self.depression not in ("positive-gate", "rest"):
+            raise ValueError(f"depression must be 'positive-gate' or 'rest', got {self.depression!r}")
+        check_positive("depression_amplitude", self.depression_amplitude)
+
+    @classmethod
+    def square_wave(cls, frequency: float, duty_cycle: float = 0.5, *, amplitude: float = -25.0, **kw) -> "PulseTrain":
+        """A square wave of ``frequency`` [Hz] (> 0) and ``duty_cycle`` in (0, 1] (the
+        paper: 0.01–100 Hz at 50 %)."""
+        check_positive("frequency", frequency)
+        _check_fraction("duty_cycle", duty_cycle, open_low=True)
+        period = 1.0 / float(frequency)
+        return cls(amplitude=amplitude, width=period * float(duty_cycle), period=period, **kw)
+
+    @property
+    def frequency(self) -> float:
+        """Pulse frequency [Hz]."""
+        return 1.0 / self.period
+
+    @property
+    def duty_cycle(self) -> float:
+        """``width/period``."""
+        return self.width / self.period
+
+
+class GateEnergy(eqx.Module):
+    """Energy drawn from the gate supply per pulse [J]:
+    ``|V|·J_leak·A·t_width + C_EDL·A·V²`` (leakage through the electrolyte during the pulse
+    plus charging the double layer; the supply delivers ``CV²``, half stored, half lost).
+
+    Attributes:
+        cell_area: gated film area of one cell [m²] [assumed 100 nm × 100 nm].
+        leakage_current_density: gate leakage [A m⁻²] [derived: the CoFeN paper's 10 µA at
+            25 V on its 5 × 5 mm² sample, 0.4 A m⁻²].
+        edl_capacitance: double-layer capacitance [F m⁻²] [assumed 0.1 F m⁻² = 10 µF cm⁻²,
+            a typical Helmholtz-layer value].
+    """
+
+    cell_area: float = 1e-14
+    leakage_current_density: float = 0.4
+    edl_capacitance: float = 0.1
+
+    def __check_init__(self):
+        check_positive("cell_area", self.cell_area)
+        check_nonnegative("leakage_current_density", self.leakage_current_density)
+        check_nonnegative("edl_capacitance", self.edl_capacitance)
+
+    def pulse(self, voltage, width):
+        """Energy [J] of one pulse of ``voltage`` [V] lasting ``width`` [s]."""
+        v = jnp.abs(voltage)
+        return v * self.leakage_current_density * self.cell_area * width + self.edl_capacitance * self.cell_area * v**2
+
+
+# ----------------------------------------------------------------------------- state
+class MagnetoIonicState(eqx.Module):
+    """State of an array of magneto-ionic cells; every field has the array's shape.
+
+    Attributes (fractions per film volume, all in [0, 1], unless stated):
+        edl: u, negative-gate double-layer charge (relative).
+        edl_reverse: w, positive-gate double-layer charge (relative).
+        surface: a, N piled up at the film surface.
+        interface: c, N in the interfacial electrolyte.
+        electrolyte: e, N in the bulk electrolyte.
+        conditioned: x_c, ferromagnetic fraction formed under the conditioning field
+            (remanent mode; equals x in saturating mode).
+        rate_scale: this cell's extraction-rate multiplier (device-to-device sample, ≥ 0).
+        injection_scale: this cell's positive-gate re-injection multiplier (≥ 0).
+        capacity_scale: this cell's xmax multiplier (device-to-device sample, > 0).
+        conductance: the read element's conductance [S] at the present magnetisation
+            (refreshed by every device operation; ``device.conductance(state)`` recomputes it).
+        g_min, g_max: the read element's nominal window [S]: ``g_min`` at M = 0, ``g_max`` at
+            the transducer's full-scale magnetisation (what a stuck element reads).
+        stuck: int8 fault code: 0 working, 1 read stuck at ``g_min``, 2 stuck at ``g_max``.
+    """
+
+    edl: Array
+    edl_reverse: Array
+    surface: Array
+    interface: Array
+    electrolyte: Array
+    conditioned: Array
+    rate_scale: Array
+    injection_scale: Array
+    capacity_scale: Array
+    conductance: Array
+    g_min: Array
+    g_max: Array
+    stuck: Array
+
+    @property
+    def ferromagnetic_fraction(self) -> Array:
+        """x = c + e: fraction of the film reduced to ferromagnetic metal."""
+        return self.interface + self.electrolyte
+
+
+def _exp_phi1(z):
+    """``(exp(z), (exp(z) − 1)/z)`` for z ≤ 0 from one ``expm1`` (the second → 1 as z → 0)."""
+    em1 = jnp.expm1(z)
+    small = jnp.abs(z) < 1e-6
+    return em1 + 1.0, jnp.where(small, 1.0 + 0.5 * z, em1 / jnp.where(small, -1.0, z))
+
+
+def _phi1(z):
+    """``(exp(z) − 1)/z`` (→ 1 as z → 0), for z ≤ 0."""
+    return _exp_phi1(z)[1]
+
+
+def _power(y, m):
+    """``y**m`` for y ≥ 0 and m > 0 as ``exp(m·log y)`` (XLA's general ``pow`` is ~10× slower)."""
+    pos = y > 0
+    return jnp.where(pos, jnp.exp(m * jnp.log(jnp.where(pos, y, 1.0))), 0.0)
+
+
+def _edl_tau(u0, s, tau, ratio):
+    """Time constant of a step: ``τ`` while charging (s > u), ``r·τ`` while discharging."""
+    return jnp.where(s > u0, tau, tau * ratio)
+
+
+#: Gauss–Legendre nodes and weights on [0, 1] (4 points) for the double-layer averages.
+_GL_NODES = tuple(float(v) for v in (np.polynomial.legendre.leggauss(4)[0] + 1.0) / 2.0)
+_GL_WEIGHTS = tuple(float(v) for v in np.polynomial.legendre.leggauss(4)[1] / 2.0)
+
+
+def _edl_means(u0, s, h, tau, beta):
+    """Averages over a step of length h of ``u`` and of the field factor ``u^β`` with
+    ``u' = (s − u)/τ`` from ``u0`` (``u`` is the double layer's charge relative to its
+    steady value; the extraction rate follows the interfacial field ``∝ u``, to the power
+    β of the rate law).
+
+    ``∫u^β dt = τ·∫ u^β/(s − u) du = h·s^β + τ·∫_{u0}^{u1} (u^β − s^β)/(s − u) du``: the
+    last integrand is bounded, and is integrated by 4-point Gauss–Legendre in ``θ`` with
+    ``u = u0 + (u1 − u0)·θ²`` (which smooths the ``u^β`` cusp of a charge from zero); a
+    discharge to ``s = 0`` is exact, ``τ·(u0^β − u1^β)/β``.
+
+    Returns ``(u_end, mean_u, mean_g, decay)`` with ``decay = exp(−h/τ)``.
+    """
+    z = -h / tau
+    decay, phi = _exp_phi1(z)
+    u1 = s + (u0 - s) * decay
+    mean_u = s + (u0 - s) * phi
+    s_b = _power(s, beta)
+    u0_b = _power(u0, beta)
+    discharge = tau * (u0_b - _power(u1, beta)) / beta
+    span = u1 - u0
+    acc = jnp.zeros_like(span)
+    for node, weight in zip(_GL_NODES, _GL_WEIGHTS):
+        u = u0 + node * node * span
+        weight = 2.0 * node * weight
+        gap = s - u
+        small = jnp.abs(gap) < 1e-12
+        f = jnp.where(small, -beta * _power(jnp.maximum(s, 1e-30), beta - 1.0),
+                      (_power(u, beta) - s_b) / jnp.where(small, 1.0, gap))
+        acc = acc + weight * f
+    general = h * s_b + tau * span * acc
+    integral = jnp.where(s <= 0, discharge, general)
+    h_safe = jnp.maximum(h, 1e-30)
+    mean_g = jnp.where(h > 1e-9 * tau, integral / h_safe, u0_b)
+    return u1, mean_u, jnp.clip(mean_g, 0.0, 1.0), decay
+
+
+def _gamma_mean(u0, s, h, tau, ur, decay_h=None):
+    """Exact average over a step of length h of ``[(1 − u/ur)+]²`` with ``u' = (s − u)/τ``
+    (``decay_h = exp(−h/τ)`` if already known)."""
+    p = 1.0 - s / ur
+    q = (u0 - s) / ur
+    if decay_h is None:
+        decay_h = jnp.exp(-h / tau)
+    v0 = p - q
+    vh = p - q * decay_h
+    ratio = jnp.where((q != 0) & (p != 0), q / jnp.where(p != 0, p, 1.0), 1.0)
+    t_star = jnp.clip(tau * jnp.log(jnp.where(ratio > 0, ratio, 1.0)), 0.0, h)
+    t1 = jnp.where(v0 >= 0, 0.0, t_star)
+    t2 = jnp.where(vh >= 0, h, t_star)
+    dt = jnp.maximum(t2 - t1, 0.0)
+    e1 = jnp.exp(-t1 / tau)
+    m1 = jnp.expm1(-dt / tau)
+    # ∫(p − q·e^{−t/τ})² dt from t1 to t2; expm1(−2x) = expm1(−x)·(expm1(−x) + 2)
+    integral = p * p * dt + 2.0 * p * q * tau * e1 * m1 - 0.5 * q * q * tau * e1 * e1 * m1 * (m1 + 2.0)
+    h_safe = jnp.maximum(h, 1e-30)
+    inst = jnp.maximum(v0, 0.0) ** 2
+    return jnp.where(h > 1e-9 * tau, jnp.clip(integral / h_safe, 0.0, 1.0), inst)
+
+
+def _step(film: NitrideFilm, st: MagnetoIonicState, s_neg, s_pos, h, k_e, k_inj, remanent: bool):
+    """Advance the state by ``h`` [s] (per cell) under constant drive.
+
+    ``s_neg``/``s_pos`` ∈ [0, 1]: negative/positive gate on (per cell); ``k_e``/``k_inj``:
+    this step's extraction and re-injection rates [s⁻¹] (per cell).
+
+    Exponential Euler: every flux is frozen at the start of the step except (i) the
+    double-layer states and the factors that depend on them (exact averages), (ii) each
+    reservoir's own loss (exact exponential), and (iii) the capacity factor of the
+    extraction ``(1 − x/xmax)``, integrated exactly under extraction alone
+    (``x' = k·(1 − x/xmax)``), so that long steps approach xmax without overshoot.
+    """
+    tau = film.time_constant
+    tau_u = _edl_tau(st.edl, s_neg, tau, film.discharge_ratio)
+    tau_w = _edl_tau(st.edl_reverse, s_pos, tau, film.discharge_ratio)
+    u1, mean_u, g_u, decay_u = _edl_means(st.edl, s_neg, h, tau_u, film.edl_exponent)
+    w1, _, g_w, _ = _edl_means(st.edl_reverse, s_pos, h, tau_w, film.edl_exponent)
+    gamma_u = _gamma_mean(st.edl, s_neg, h, tau_u, film.recovery_threshold, decay_u)
+    a, c, e = st.surface, st.interface, st.electrolyte
+    x = c + e
+    xmax = jnp.minimum(film.capacity * st.capacity_scale, 1.0 - film.a_max)
+    amax = film.a_max
+    k_x = k_e * g_u * jnp.maximum(1.0 - a / amax, 0.0)
+    je = k_x * jnp.maximum(1.0 - x / xmax, 0.0) * _phi1(-k_x * h / xmax)
+    theta = _power(jnp.clip(c / film.c_sat, 0.0, 1.0), film.saturation_exponent)
+    gamma = gamma_u * jnp.exp(-a / film.a_block)
+    kappa = k_inj * g_w / (x + film.injection_softness)
+
+    # a: pile-up; source θ·JE, losses dissolution (→ c) and re-injection
+    la_d = film.k_accum * (1.0 - theta) * (1.0 - mean_u)
+    la = la_d + kappa
+    src_a = theta * je * h
+    ea, pa = _exp_phi1(-la * h)
+    a1 = jnp.clip(a * ea + src_a * pa, 0.0, amax)
+    a_lost = jnp.maximum(src_a - (a1 - a), 0.0)
+    jd_h = a_lost * jnp.where(la > 0, la_d / jnp.where(la > 0, la, 1.0), 0.0)
+
+    # c: interfacial electrolyte; losses to e (kred), back into the film (recovery, injection)
+    lc = film.k_red + film.k_rec * x * gamma + kappa
+    src_c = (1.0 - theta) * je * h + jd_h
+    ec, pc = _exp_phi1(-lc * h)
+    c1 = c * ec + src_c * pc
+    c_lost = jnp.maximum(src_c - (c1 - c), 0.0)
+    to_e = c_lost * film.k_red / lc
+
+    # e: bulk electrolyte; slow recovery and injection
+    le = film.k_rec2 * x * gamma + kappa
+    ee, pe = _exp_phi1(-le * h)
+    e1 = e * ee + to_e * pe
+
+    c1 = jnp.maximum(c1, 0.0)
+    e1 = jnp.maximum(e1, 0.0)
+    x1 = c1 + e1
+    over = x1 > 1.0
+    scale = jnp.where(over, 1.0 / jnp.where(over, x1, 1.0), 1.0)
+    c1, e1 = c1 * scale, e1 * scale
+    x1 = c1 + e1
+    cond = jnp.minimum(st.conditioned, x1) if remanent else x1
+    return dataclasses.replace(st, edl=u1, edl_reverse=w1, surface=a1, interface=c1, electrolyte=e1, conditioned=cond)
+
+
+# ----------------------------------------------------------------------------- device
+_NOMINAL_STEP_CACHE: dict = {}
+
+
+class MagnetoIonicSynapse(AbstractDevice):
+    """An electrolyte-gated nitride (CoN, CoFeN) synapse read through a transducer.
+
+    The weight is the film's magnetisation: the saturation magnetisation ``M_S = M_sat·x``
+    (``field="saturating"``: read in a saturating field, as the CoN paper measures) or the
+    remanent magnetisation at zero field (``field="remanent"``, the CoFeN paper):
+    ``M_R = M_sat·(q·x_c + η·(x − x_c))``, where ``x_c`` is what is left of the layer formed
+    under the conditioning field (aligned to the remanence ratio ``q``) and everything grown
+    at zero field aligns by exchange coupling with efficiency η (the paper's ΔM_R/ΔM_S).
+    The planar migration front makes recovery remove the newest layer first, so a
+    decrease removes moment at efficiency η while ``x > x_c`` and at ``q`` below.
+
+    Args / attributes:
+        film: :class:`NitrideFilm`.
+        train: :class:`PulseTrain` — what one update pulse is.
+        transducer: :class:`~synaptax.devices.readout.AbstractTransducer` (M → G).
+        variability: :class:`~synaptax.devices.variability.Variability`, read as: ``d2d_step``
+            — relative spread of the rates (extraction and re-injection together),
+            ``d2d_asymmetry`` — spread of β (``k_E·(1+β)``, ``k_inj·(1−β)``),
+            ``d2d_bounds`` — relative spread of xmax, ``c2c`` — relative rate noise per cell
+            per train, ``stuck_min``/``stuck_max`` — read elements stuck at ``g_min``/``g_max``,
+            ``read_noise`` — relative read noise.  ``c2c_range`` must be 0 (the noise of
+            these cells is on their rates, not on a conductance step).
+        energy: :class:`GateEnergy`.
+        field: ``"saturating"`` or ``"remanent"`` (static).
+        remanence_ratio: q = M_R/M_S when the conditioning field is removed, in [0, 1].
+        exchange_efficiency: η in [0, 1] (remanent mode).
+        conditioned_fraction: x_c of a freshly initialised remanent cell (the conditioning
+            the preset describes), in [0, 1].
+        max_step: longest integration step [s] (> 0; 0.25 s keeps the targets within
+            1 % of a 1 ms-step solution).
+        first_step: first step of every constant-drive phase, as a fraction of τE (> 0);
+            later steps double up to ``max_step``.
+    """
+
+    film: NitrideFilm = NitrideFilm()
+    train: PulseTrain = PulseTrain()
+    transducer: AbstractTransducer = LinearTransducer()
+    variability: Variability = Variability()
+    energy: GateEnergy = GateEnergy()
+    field: Literal["saturating", "remanent"] = eqx.field(static=True, default="saturating")
+    remanence_ratio: float = 0.8
+    exchange_efficiency: float = 1.0
+    conditioned_fraction: float = 0.0
+    max_step: float = 0.25
+    first_step: float = 0.125
+
+    def __check_init__(self):
+        if self.field not in ("saturating", "remanent"):
+            raise ValueError(f"field must be 'saturating' or 'remanent', got {self.field!r}")
+        check_probability("remanence_ratio", self.remanence_ratio)
+        check_probability("exchange_efficiency", self.exchange_efficiency)
+        check_probability("conditioned_fraction", self.conditioned_fraction)
+        check_positive("max_step", self.max_step)
+        check_positive("first_step", self.first_step)
+        if not isinstance(self.variability, Variability):
+            raise TypeError(f"variability must be a Variability, got {type(self.variability).__name__}")
+        if is_concrete(self.variability.c2c_range) and self.variability.c2c_range != 0:
+            raise ValueError("variability.c2c_range must be 0 for magneto-ionic cells (use c2c: rate noise)")
+
+    # ------------------------------------------------------------------ readout
+    def magnetisation(self, state: MagnetoIonicState) -> Array:
+        """Magnetisation the weight is read from [emu cm⁻³] (×10³ for A m⁻¹): ``M_S`` in
+        saturating mode, ``M_R`` in remanent mode; shape of the array."""
+        x = state.ferromagnetic_fraction
+        m_sat = self.film.saturation_magnetisation
+        if self.field == "saturating":
+            return m_sat * x
+        xc = jnp.minimum(state.conditioned, x)
+        return m_sat * (self.remanence_ratio * xc + self.exchange_efficiency * (x - xc))
+
+    def saturation_magnetisation(self, state: MagnetoIonicState) -> Array:
+        """``M_S = M_sat·x`` [emu cm⁻³] whatever the field mode."""
+        return self.film.saturation_magnetisation * state.ferromagnetic_fraction
+
+    def conductance(self, state: MagnetoIonicState) -> Array:
+        """Conductance [S] of each cell's read element (shape of the array); stuck elements
+        read ``g_min`` or ``g_max``.  The read element saturates at its window
+        ``[g_min, g_max]``: a post-stimulated rise that carries the magnetisation a little
+        above ``M_ref`` is seen in :meth:`magnetisation`, not in the conductance (the
+        crossbar's bounds hold for every pulse train)."""
+        g = jnp.clip(self.transducer.conductance(self.magnetisation(state)), state.g_min, state.g_max)
+        return jnp.where(state.stuck == 1, state.g_min, jnp.where(state.stuck == 2, state.g_max, g))
+
+    def _finish(self, state: MagnetoIonicState) -> MagnetoIonicState:
+        return dataclasses.replace(state, conductance=self.conductance(state))
+
+    def read(self, state, *, key=None):
+        """Conductance [S] with relative read noise ``variability.read_noise`` (needs ``key``
+        when it is non-zero), clipped at zero."""
+        g = self.conductance(state)
+        rn = self.variability.read_noise
+        if is_concrete(rn) and rn == 0:
+            return g
+        if key is None:
+            raise ValueError("key is required to read a device with read_noise > 0")
+        return jnp.maximum(g * (1.0 + rn * fast_random.normal(key, g.shape, g.dtype)), 0.0)
+
+    def read_noise_std(self, state):
+        rn = self.variability.read_noise
+        if is_concrete(rn) and rn == 0:
+            return None
+        return rn * self.conductance(state)
+
+    @property
+    def conductance_range(self) -> tuple[float, float]:
+        return self.transducer.conductance_range
+
+    # ------------------------------------------------------------------ state
+    def init(self, shape, *, key: PRNGKeyArray, conductance: ArrayLike | None = None) -> MagnetoIonicState:
+        """Relaxed cells (no field, no pile-up, all extracted N in the bulk electrolyte).
+
+        ``conductance`` [S] (broadcastable to ``shape``) sets the magnetisation through the
+        transducer's inverse; by default a saturating-mode cell is as grown (x = 0) and a
+        remanent-mode cell has just been conditioned (x = x_c = ``conditioned_fraction``).
+        Device-to-device samples of rate and capacity come from ``key``.
+        """
+        shape = tuple(shape)
+        dtype = jnp.result_type(float)
+        var = self.variability
+        k_rate, k_asym, k_cap, k_stuck = jax.random.split(key, 4)
+        normal = lambda k: jax.random.normal(k, shape, dtype)  # noqa: E731
+        scale = jnp.maximum(1.0 + var.d2d_step * normal(k_rate), 0.0)
+        beta = jnp.clip(var.d2d_asymmetry * normal(k_asym), -1.0, 1.0)
+        rate_scale, inj_scale = scale * (1.0 + beta), scale * (1.0 - beta)
+        cap_scale = jnp.maximum(1.0 + var.d2d_bounds * normal(k_cap), 0.05)
+        u = jax.random.uniform(k_stuck, shape, dtype)
+        stuck = jnp.where(u < var.stuck_min, 1, jnp.where(u < var.stuck_min + var.stuck_max, 2, 0)).astype(jnp.int8)
+        g_lo, g_hi = self.transducer.conductance_range
+        g_min, g_max = jnp.full(shape, g_lo, dtype), jnp.full(shape, g_hi, dtype)
+        xmax = jnp.minimum(jnp.broadcast_to(self.film.capacity, shape) * cap_scale, 1.0 - self.film.a_max)
+        m_sat = self.film.saturation_magnetisation
+        x0 = jnp.minimum(jnp.full(shape, self.conditioned_fraction, dtype), xmax)
+        if conductance is None:
+            x = x0 if self.field == "remanent" else jnp.zeros(shape, dtype)
+            xc = x
+        else:
+            m = jnp.broadcast_to(self.transducer.magnetisation(jnp.asarray(conductance, dtype)), shape) / m_sat
+            if self.field == "saturating":
+                x = jnp.clip(m, 0.0, xmax)
+                xc = x
+            else:
+                q, eta = self.remanence_ratio, self.exchange_efficiency
+                below = m <= q * x0
+                xc = jnp.where(below, m / jnp.maximum(q, 1e-12), x0)
+                x = jnp.where(below, xc, x0 + (m - q * x0) / jnp.maximum(eta, 1e-12))
+                x = jnp.clip(x, 0.0, xmax)
+                xc = jnp.minimum(xc, x)
+        zeros = jnp.zeros(shape, dtype)
+        state = MagnetoIonicState(zeros, zeros, zeros, zeros, x.astype(dtype), xc.astype(dtype), rate_scale,
+                                  inj_scale, cap_scale, zeros, g_min, g_max, stuck)
+        return self._finish(state)
+
+    def with_pulse_protocol(self, *, gate_voltage: float | None = None, pulse_frequency: float | None = None,
+                            duty_cycle: float | None = None, burst: int | None = None) -> "MagnetoIonicSynapse":
+        """A copy whose pulse train has another gate voltage [V] (< 0; a positive-gate
+        depression pulse takes its magnitude), frequency [Hz] (> 0), duty cycle (in (0, 1];
+        width = duty/frequency) or burst (gate pulses per update pulse); None keeps the
+        present value.  What ``synaptax train --gate-voltage/--pulse-frequency/--duty-cycle
+        /--burst`` use."""
+        t = self.train
+        freq = t.frequency if pulse_frequency is None else pulse_frequency
+        duty = t.duty_cycle if duty_cycle is None else duty_cycle
+        check_positive("pulse_frequency", freq)
+        _check_fraction("duty_cycle", duty, open_low=True)
+        period = 1.0 / float(freq)
+        changes = {"width": period * float(duty), "period": period}
+        if gate_voltage is not None:
+            check_finite("gate_voltage", gate_voltage)
+            if float(gate_voltage) >= 0:
+                raise ValueError(f"gate_voltage must be negative (a negative gate extracts N³⁻), got {gate_voltage!r}")
+            changes.update(amplitude=float(gate_voltage), depression_amplitude=abs(float(gate_voltage)))
+        if burst is not None:
+            changes["burst"] = burst
+        return eqx.tree_at(lambda d: d.train, self, dataclasses.replace(t, **changes))
+
+    def remove_field(self, state: MagnetoIonicState) -> MagnetoIonicState:
+        """The conditioning field is switched off: the layer grown so far becomes the
+        conditioned layer (``x_c = x``); read the result with a ``field="remanent"`` device."""
+        return dataclasses.replace(state, conditioned=state.ferromagnetic_fraction)
+
+    # ------------------------------------------------------------------ time
+    def _rates(self, state, multiplier=1.0):
+        k_e = self.film.extraction_rate(self.train.amplitude) * state.rate_scale * multiplier
+        k_inj = (self.film.injection_ratio * self.film.extraction_rate(self.train.depression_amplitude)
+                 * state.injection_scale * multiplier)
+        return k_e, k_inj
+
+    def _advance(self, state, drive, duration, rate_multiplier):
+        """:meth:`advance` without the jit and the final conductance refresh."""
+        drive = jnp.asarray(drive)
+        dtype = state.edl.dtype
+        duration = jnp.broadcast_to(jnp.asarray(duration, dtype), state.edl.shape)
+        s_neg = jnp.broadcast_to(jnp.clip(drive, 0.0, 1.0), state.edl.shape).astype(dtype)
+        s_pos = jnp.broadcast_to(jnp.clip(-drive, 0.0, 1.0), state.edl.shape).astype(dtype)
+        k_e, k_inj = self._rates(state, rate_multiplier)
+        h0 = jnp.broadcast_to(jnp.minimum(self.first_step * jnp.asarray(self.film.time_constant, dtype), self.max_step),
+                              state.edl.shape)
+        remanent = self.field == "remanent"
+
+        def cond(carry):
+            _, remaining, _ = carry
+            return jnp.any(remaining > 0)
+
+        def body(carry):
+            st, remaining, h_try = carry
+            h = jnp.minimum(h_try, remaining)
+            st = _step(self.film, st, s_neg, s_pos, h, k_e, k_inj, remanent)
+            return st, remaining - h, jnp.minimum(2.0 * h_try, self.max_step)
+
+        st, _, _ = jax.lax.while_loop(cond, body, (state, jnp.maximum(duration, 0.0), h0))
+        return st
+
+    @eqx.filter_jit
+    def advance(self, state: MagnetoIonicState, drive: ArrayLike, duration: ArrayLike, *,
+                rate_multiplier: ArrayLike = 1.0) -> MagnetoIonicState:
+        """Hold each cell at a constant gate for ``duration`` [s] (per cell or scalar, ≥ 0).
+
+        ``drive`` per cell: 1 — the train's potentiation amplitude, −1 — its depression
+        amplitude (positive gate), 0 — 0 V; values in between scale the double layer's
+        target charge.  ``rate_multiplier`` (per cell, ≥ 0) scales the extraction and
+        re-injection rates.  Steps start at ``first_step·τE`` (the double layer's transient
+        decides when recovery is blocked) and double up to ``max_step`` (a while loop:
+        ``duration`` may be traced).
+        """
+        return self._finish(self._advance(state, drive, duration, rate_multiplier))
+
+    @eqx.filter_jit
+    def evolve(self, state: MagnetoIonicState, duration: ArrayLike) -> MagnetoIonicState:
+        """Let ``duration`` [s] (scalar or per cell, ≥ 0) pass at 0 V (recovery,
+        redistribution, post-stimulated rise)."""
+        return self._finish(self._advance(state, 0.0, duration, 1.0))
+
+    def _trains(self, state, up, down, m_up, m_down, rest):
+        """Potentiation train of ``up`` pulses per cell, depression train of ``down``, then
+        ``rest`` seconds at 0 V, as one loop over constant-drive phases (one copy of the
+        integrator in the compiled program).
+
+        A train of ``n`` pulses per cell takes ``K = ceil(max n)`` periods of the array:
+        period ``k`` is ``width·clip(n − k, 0, 1)`` at the train's gate (a fractional count
+        shortens the last pulse) and the rest of the period at 0 V.  Back-to-back pulses
+        (duty cycle 1) are one phase of ``n·width`` at the gate and ``K·period − n·width``
+        at 0 V.
+        """
+        train = self.train
+        dtype = state.edl.dtype
+        duty_one = is_concrete((train.width, train.period)) and float(train.width) >= float(train.period)
+        down_drive = 0.0 if train.depression == "rest" else -1.0
+        n_up = jnp.ceil(jnp.max(up)).astype(jnp.int32) if up.size else jnp.zeros((), jnp.int32)
+        n_down = jnp.ceil(jnp.max(down)).astype(jnp.int32) if down.size else jnp.zeros((), jnp.int32)
+        # periods of each train (a duty-one train is one "period" of K·period)
+        k_up = jnp.minimum(n_up, 1) if duty_one else n_up
+        k_down = jnp.minimum(n_down, 1) if duty_one else n_down
+        n_phases = 2 * (k_up + k_down) + 1
+        mult = lambda first: m_up if first else m_down  # noqa: E731
+
+        def body(p, st):
+            first = p < 2 * k_up
+            q = jnp.where(first, p, p - 2 * k_up)
+            count = jnp.where(first, up, down)
+            if duty_one:
+                on = count * train.width
+                off = jnp.where(first, n_up, n_down).astype(dtype) * train.period - on
+            else:
+                on = train.width * jnp.clip(count - (q // 2).astype(dtype), 0.0, 1.0)
+                off = train.period - on
+            is_on = q % 2 == 0
+            last = p == n_phases - 1
+            duration = jnp.where(last, jnp.asarray(rest, dtype), jnp.where(is_on, on, off))
+            drive = jnp.where(is_on & ~last, jnp.where(first, 1.0, down_drive), 0.0).astype(dtype)
+            multiplier = jnp.where(last, 1.0, jnp.where(first, mult(True), mult(False)))
+            return self._advance(st, drive, duration, multiplier)
+
+        return jax.lax.fori_loop(0, n_phases, body, state)
+
+    @eqx.filter_jit
+    def pulses(self, state: MagnetoIonicState, count: ArrayLike, *, direction: int = 1,
+               rate_multiplier: ArrayLike = 1.0) -> MagnetoIonicState:
+        """``count`` gate pulses per cell of the train (``direction`` 1: potentiation, −1:
+        depression), period by period; a fractional count shortens the last pulse.  The
+        array takes ``ceil(max(count))`` periods; cells with fewer pulses sit at 0 V.
+        No rest is added (see :meth:`apply_pulses`)."""
+        dtype = state.edl.dtype
+        count = jnp.broadcast_to(jnp.asarray(count, dtype), state.edl.shape)
+        zero = jnp.zeros_like(count)
+        up, down = (count, zero) if direction > 0 else (zero, count)
+        return self._finish(self._trains(state, up, down, rate_multiplier, rate_multiplier, 0.0))
+
+    @eqx.filter_jit
+    def apply_pulses(self, state: MagnetoIonicState, pulses, *, key: PRNGKeyArray) -> MagnetoIonicState:
+        """Potentiation train, then depression train, then the train's ``rest``.
+
+        Args:
+            state: :class:`MagnetoIonicState` of shape ``S``.
+            pulses: signed count of update pulses per cell (broadcastable to ``S``) or
+                :class:`~synaptax.devices.base.PulseCounts`; each update pulse is a burst
+                of ``train.burst`` gate pulses.
+            key: PRNG key of the cycle-to-cycle rate noise (one draw per cell per train).
+        """
+        counts = split_pulses(pulses)
+        shape, dtype = state.edl.shape, state.edl.dtype
+        up = jnp.broadcast_to(counts.up, shape).astype(dtype) * self.train.burst
+        down = jnp.broadcast_to(counts.down, shape).astype(dtype) * self.train.burst
+        c2c = self.variability.c2c
+        if is_concrete(c2c) and c2c == 0:
+            m_up = m_down = jnp.ones(shape, dtype)
+        else:
+            k_up, k_down = jax.random.split(key)
+            m_up = jnp.maximum(1.0 + c2c * fast_random.normal(k_up, shape, dtype), 0.0)
+            m_down = jnp.maximum(1.0 + c2c * fast_random.normal(k_down, shape, dtype), 0.0)
+        return self._finish(self._trains(state, up, down, m_up, m_down, self.train.rest))
+
+    # ------------------------------------------------------------------ energy, steps
+    def pulse_energy(self, state: MagnetoIonicState) -> PulseCounts:
+        """Gate energy [J] of one potentiation and one depression update pulse per cell
+        (``train.burst`` gate pulses, :class:`GateEnergy`; a ``"rest"`` depression pulse
+        costs nothing)."""
+        shape, dtype = state.edl.shape, state.edl.dtype
+        n = self.train.burst
+        up = jnp.full(shape, n * self.energy.pulse(self.train.amplitude, self.train.width), dtype)
+        if self.train.depression == "rest":
+            down = jnp.zeros(shape, dtype)
+        else:
+            down = jnp.full(shape, n * self.energy.pulse(self.train.depression_amplitude, self.train.width), dtype)
+        return PulseCounts(up, down)
+
+    @property
+    def nominal_step(self) -> float:
+        """Conductance change [S] that ``apply_pulses(1)`` (one potentiation pulse, its
+        period and the train's ``rest``) makes on a relaxed nominal cell at mid-range: what
+        the crossbar's weight mapping divides by.  Computed by the model itself (outside any
+        trace, cached per parameter set); a longer ``rest`` calibrates the step to what is
+        retained rather than to the transient change."""
+        leaves, treedef = jax.tree_util.tree_flatten(self)
+        try:
+            cache_key = (treedef, tuple(float(v) for v in leaves))
+        except TypeError:  # traced parameters: no cache
+            cache_key = None
+        if cache_key is not None and cache_key in _NOMINAL_STEP_CACHE:
+            return _NOMINAL_STEP_CACHE[cache_key]
+        with jax.ensure_compile_time_eval():
+            g_lo, g_hi = self.conductance_range
+            nominal = eqx.tree_at(lambda d: d.variability, self, Variability())
+            st = nominal.init((1,), key=jax.random.key(0), conductance=0.5 * (g_lo + g_hi))
+            g0 = nominal.conductance(st)
+            g1 = nominal.conductance(nominal.apply_pulses(st, jnp.ones((1,)), key=jax.random.key(0)))
+            step = float(jnp.abs(g1 - g0)[0])
+        if cache_key is not None:
+            _NOMINAL_STEP_CACHE[cache_key] = step
+        return step
+
+
+def emu_per_cm3_to_a_per_m(m: ArrayLike) -> Array:
+    """Magnetisation in emu cm⁻³ → A m⁻¹ (× 10³)."""
+    return jnp.asarray(m) * EMU_PER_CM3_IN_A_PER_M
+
+
+__all__ = [
+    "EMU_PER_CM3_IN_A_PER_M", "GateEnergy", "MagnetoIonicState", "MagnetoIonicSynapse",
+    "NitrideFilm", "PulseTrain", "emu_per_cm3_to_a_per_m",
+]
