@@ -575,11 +575,16 @@ class Crossbar(eqx.Module):
         # c = L·dw_min per train length L (rounded once, as a Python scalar would be)
         slot_scale = {n: jnp.asarray(n * self.dw_min, dtype) for n in lengths}
 
-        def bits_for(length):
-            base = jnp.sqrt(lr / slot_scale[length])
+        def firing(scale):
+            """Per-slot firing probabilities of rows and columns for ``c = L·dw_min``, and
+            the keys of their draws."""
+            base = jnp.sqrt(lr / scale)
             p = jnp.clip(base * ratio * jnp.abs(x), 0.0, 1.0)
             q = jnp.clip(base / ratio * jnp.abs(d), 0.0, 1.0)
-            kx, kd = jax.random.split(k_bits)
+            return (p, q) + tuple(jax.random.split(k_bits))
+
+        def bits_for(length):
+            p, q, kx, kd = firing(slot_scale[length])
             bx = fast_random.uniform(kx, x.shape + (length,), dtype) < p[..., None]
             bd = fast_random.uniform(kd, d.shape + (length,), dtype) < q[..., None]
             return bx, bd  # (batch, n, length) booleans: which slots fire
@@ -603,10 +608,7 @@ class Crossbar(eqx.Module):
             else:
                 length = jnp.asarray(lengths, jnp.int32)[index]
                 scale = jnp.stack([slot_scale[n] for n in lengths])[index]
-            base = jnp.sqrt(lr / scale)
-            p = jnp.clip(base * ratio * jnp.abs(x), 0.0, 1.0)
-            q = jnp.clip(base / ratio * jnp.abs(d), 0.0, 1.0)
-            kx, kd = jax.random.split(k_bits)
+            p, q, kx, kd = firing(scale)
             ix = jax.lax.iota(jnp.uint32, x.size).reshape(x.shape) * jnp.asarray(length, jnp.uint32)
             jd = jax.lax.iota(jnp.uint32, d.size).reshape(d.shape) * jnp.asarray(length, jnp.uint32)
             x_pos, x_neg, d_pos, d_neg = x > 0, x < 0, d > 0, d < 0
