@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, PRNGKeyArray
 
+from .. import _random as fast_random
 from .._checks import check_int, check_nonnegative, check_positive
 
 
@@ -115,7 +116,7 @@ class ADC(eqx.Module):
         if self.noise:
             if key is None:
                 raise ValueError("key is required for an ADC with noise > 0")
-            u = u + self.noise * jax.random.normal(key, u.shape, u.dtype)
+            u = u + self.noise * fast_random.box_muller_normal(key, u.shape, u.dtype)
         if self.bits is None and not self.saturate:
             return u * full_scale
         return quantize(u, self.bits) * full_scale
