@@ -173,10 +173,12 @@ def test_single_zero_resistance_needs_no_iteration():
     assert np.all(np.asarray(solve_crossbar(g, v, r_row=0.0, r_col=2.0).iterations) == 1)
 
 
-def test_in_place_and_parallel_line_solves_agree():
-    """≥ 16 vectors take the in-place row solve on the CPU; method='parallel' the
-    associative scans. Both agree with the dense solve; gradients agree too."""
-    g, v = random_problem(8, 5, 16, seed=21)
+@pytest.mark.parametrize("rows", [8, 37])
+def test_in_place_and_parallel_line_solves_agree(rows):
+    """≥ 16 vectors take the in-place row solve on the CPU (row blocks of 16; 37 rows:
+    two blocks and a shifted, overlapping last one); method='parallel' the associative
+    scans. Both agree with the dense solve; gradients agree too."""
+    g, v = random_problem(rows, 5, 16, seed=21)
     sol = solve_crossbar(g, v, r_row=5.0, r_col=2.0)
     par = solve_crossbar(g, v, r_row=5.0, r_col=2.0, method="parallel")
     for b in (0, 15):

@@ -334,8 +334,9 @@ class _Factors(NamedTuple):
     batch innermost XLA does this at about the cost of a copy, fused or not (a batch
     axis between them, or a trailing axis of size 1, made it 5–20× slower). With 16 or
     more vectors on the CPU the row lines are instead solved in place along axis 1 of
-    the column layout (``rows_in_place``): each step then touches contiguous runs of
-    ≥ 64 bytes, which beats two transposes.
+    the column layout (``rows_in_place``), 16 rows at a time
+    (:func:`_row_ladder_blocked`): each step then touches contiguous runs of ≥ 64
+    bytes within one slab of rows, which beats two transposes.
     """
 
     g_col: jax.Array  # (R, C) + ones: conductance / g_ref, column layout
@@ -473,6 +474,8 @@ def _ladder_in_place(m: jax.Array, x: jax.Array, *, axis: int, open_end_last: bo
     carried by the CG loop; saves allocating and zero-filling a new one) and the
     substitution overwrites it, so one full-size buffer serves the whole solve.
     """
+    if axis == 1:
+        return _row_ladder_blocked(m, x, open_end_last=open_end_last, g=g, scratch=scratch)
     n = x.shape[axis]
 
     def take(a, j):
@@ -495,6 +498,55 @@ def _ladder_in_place(m: jax.Array, x: jax.Array, *, axis: int, open_end_last: bo
     _, e = lax.fori_loop(0, n, eliminate, (zero, jnp.zeros_like(x) if scratch is None else scratch))
     _, out = lax.fori_loop(0, n, substitute, (zero, e))
     return out
+
+
+#: Rows per block of :func:`_row_ladder_blocked`.
+_ROW_BLOCK = 16
+
+
+def _row_ladder_blocked(m: jax.Array, x: jax.Array, *, open_end_last: bool,
+                        g: jax.Array | None = None, scratch: jax.Array | None = None) -> jax.Array:
+    """:func:`_ladder_in_place` along axis 1 (the row lines), a block of rows at a time.
+
+    The elimination and substitution of ``_ROW_BLOCK`` rows run over all columns
+    before the next block starts, so each step reads and writes ``(nb, 1) + bs``
+    windows of one contiguous ``(nb, C) + bs`` slab instead of one run per row of the
+    whole array (1024², batch 64, float32, this CPU: 0.12–0.15 s per solve against
+    0.20–0.21 s, identical results). The last block is shifted back to end at row
+    ``R − 1``; rows it shares with the previous block are eliminated again from ``x``
+    and get the same values.
+    """
+    rows, cols = x.shape[:2]
+    nb = min(_ROW_BLOCK, rows)
+    tail = (0,) * (x.ndim - 2)
+    win_shape = (nb, 1) + x.shape[2:]
+
+    def win(a, r0, j):
+        return lax.dynamic_slice(a, (r0, j) + tail, (nb, 1) + a.shape[2:])
+
+    def block(b, out):
+        r0 = jnp.minimum(b * nb, rows - nb)
+
+        def eliminate(k, state):
+            carry, out = state
+            j = cols - 1 - k if open_end_last else k
+            f = win(x, r0, j) if g is None else win(g, r0, j) * win(x, r0, j)
+            e = win(m, r0, j) * (f + carry)
+            return e, lax.dynamic_update_slice(out, e, (r0, j) + tail)
+
+        def substitute(k, state):
+            carry, out = state
+            j = k if open_end_last else cols - 1 - k
+            xj = win(out, r0, j) + win(m, r0, j) * carry
+            return xj, lax.dynamic_update_slice(out, xj, (r0, j) + tail)
+
+        zero = jnp.zeros(win_shape, x.dtype)
+        _, out = lax.fori_loop(0, cols, eliminate, (zero, out))
+        _, out = lax.fori_loop(0, cols, substitute, (zero, out))
+        return out
+
+    out = jnp.zeros_like(x) if scratch is None else scratch
+    return lax.fori_loop(0, -(-rows // nb), block, out)
 
 
 #: Batch size from which the CPU path solves row lines in place (see ``_Factors``).
