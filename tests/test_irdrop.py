@@ -468,10 +468,12 @@ def test_coarse_modes_rule():
     the wire/device ratio; capped by the batch size (set-up is per array)."""
     g = np.full((1024, 1024), 0.75e-6)
     rule = irdrop._coarse_modes
-    assert rule(g, 1e3, 1e3, None, 64) == (32, 32)  # r·G = 7.5e-4: ~8 smooth modes per line
-    assert rule(g, 1e2, 1e2, None, 64) == (12, 12)
-    assert rule(g, 1.0, 1.0, None, 64) == (4, 4)
-    assert rule(g, 1e3, 1e3, None, 1) == (4, 4) and rule(g, 1e3, 1e3, None, 16) == (16, 16)
+    # r·G = 7.5e-4: ~9 smooth modes per line; capped at (32, 48), half as many along columns
+    assert rule(g, 1e3, 1e3, None, 64) == (24, 48)
+    assert rule(g, 1e2, 1e2, None, 64) == (12, 32)
+    assert rule(g, 1.0, 1.0, None, 64) == (4, 12)
+    assert rule(g, 1e3, 1e3, None, 1) == (4, 4) and rule(g, 1e3, 1e3, None, 16) == (12, 24)
+    assert rule(g, 1e3, 1e3, None, 4) == (8, 12)
     assert rule(g, 1e3, 0.0, None, 64) == (0, 0)
     assert rule(np.full((8, 64), 1e-6), 1e3, 1e3, None, 64) == (0, 0)
     assert rule(g, 1e3, 1e3, (6, 0), 64) == (0, 0) and rule(g, 1e3, 1e3, (6, 2000), 64) == (6, 1024)

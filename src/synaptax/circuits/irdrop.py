@@ -60,9 +60,10 @@ the rounded bases, so it stays the Galerkin matrix of the iterated operator in f
 each iteration adds three thin GEMMs (``Pᵀ r``, ``P c``, ``L_c P c``). (Deflated CG with
 the same space converged equally in float64 but broke down in float32 once the
 residual reached rounding level; this additive form does not.) The number of modes is
-chosen per call (``coarse_modes``). Measured (float32, tol 1e-5, 1024², batch 64):
-2 / 3 / 3 / 4 iterations at r·G = 1e-6 / 1e-5 / 1e-4 / 1e-3, against 3 / 5 / 12 / 31
-with the line preconditioner alone (a diagonal one needs thousands).
+chosen per call (``coarse_modes``), more of them along the rows than along the columns.
+Measured (float32, tol 1e-5, 1024², batch 64): 2 / 2 / 2 / 3 iterations at r·G = 1e-6 /
+1e-5 / 1e-4 / 1e-3, against 3 / 5 / 12 / 31 with the line preconditioner alone (a
+diagonal one needs thousands).
 
 Everything is done in scaled, dimensionless units (conductances relative to
 ``max(G)``, voltages relative to ``max|V|`` per input vector, wire resistance as the
@@ -568,11 +569,13 @@ class _Ops(NamedTuple):
         f = self.fac.g_row * _swap(x_col)
         return _swap(_line_solve(self.fac.m_row, f, open_end_last=True, parallel=self.parallel))
 
-    def col_solve(self, f, scratch=None):
-        """``A_c⁻¹ f`` in column layout (in place in ``scratch`` on the CPU path with a
-        batch, see :func:`_ladder_in_place`)."""
+    def col_solve(self, f, scratch=None, g=False):
+        """``A_c⁻¹ f`` (``g=True``: ``A_c⁻¹ (Ĝ f)``) in column layout; in place in
+        ``scratch`` on the CPU path with a batch (see :func:`_ladder_in_place`)."""
         if self.rows_in_place:
-            return _ladder_in_place(self.fac.m_col, f, axis=0, open_end_last=False, scratch=scratch)
+            return _ladder_in_place(self.fac.m_col, f, axis=0, open_end_last=False,
+                                    g=self.fac.g_col if g else None, scratch=scratch)
+        f = self.fac.g_col * f if g else f
         return _line_solve(self.fac.m_col, f, open_end_last=False, parallel=self.parallel)
 
     def coarse(self, r):
@@ -758,12 +761,14 @@ def _schur_cg(ops: _Ops, b: jax.Array, tol: jax.Array, max_iter: jax.Array) -> _
         alpha = jnp.where(ok, _safe_div(c["rz"], psp), 0).astype(dtype)
         w = c["w"] + alpha * p
         r = c["r"] - alpha * sp
-        z_line = ops.col_solve(r)
+        # The previous check's yw is dead until the next check: its buffer takes z_line.
+        z_line = ops.col_solve(r, scratch=c["yw"] if ops.rows_in_place else None)
         z, a_z = precondition(r, z_line)
         rz = _dot(r, z)
         beta = jnp.where(ok, _safe_div(rz, c["rz"]), 0).astype(dtype)
         return dict(c, w=w, r=r, p=z + beta * p, q=a_z + beta * q, rz=rz,
                     y=y if ops.rows_in_place else c["y"],
+                    yw=z_line if ops.rows_in_place else c["yw"],
                     active=ok & (relres(z_line) > tol_inner),
                     iterations=c["iterations"] + active.astype(jnp.int32), n=c["n"] + 1,
                     breakdown=c["breakdown"] | (active & ~ok))
@@ -774,8 +779,11 @@ def _schur_cg(ops: _Ops, b: jax.Array, tol: jax.Array, max_iter: jax.Array) -> _
         # (Not A_c⁻¹(b + ρ² Ĝ A_r⁻¹ Ĝ w) − w: at a floating-point fixed point of that
         # map it rounds to zero however far w is from the solution.)
         w, is_open = c["w"], c["open"]
-        yw = ops.row_solve_g(w, scratch=c["y"] if ops.rows_in_place else None)
-        z = w0 - w + rho2 * ops.col_solve(fac.g_col * yw)
+        # Scratch buffers: the yw slot holds the last z_line (dead), r is recomputed
+        # by the next restart.
+        yw = ops.row_solve_g(w, scratch=c["yw"] if ops.rows_in_place else None)
+        t = ops.col_solve(yw, scratch=c["r"] if ops.rows_in_place else None, g=True)
+        z = w0 - w + rho2 * t
         res = relres(z)
         converged = res <= tol
         breakdown = c["breakdown"] | ~jnp.isfinite(res)
@@ -784,7 +792,8 @@ def _schur_cg(ops: _Ops, b: jax.Array, tol: jax.Array, max_iter: jax.Array) -> _
         stagnated = c["stagnated"] | (is_open & ~converged & (res > 0.5 * c["residual"])
                                       & (c["n"] < max_iter))
         still = is_open & ~converged & ~stagnated & ~breakdown & (c["n"] < max_iter)
-        return dict(c, yw=yw, p=z, residual=jnp.where(is_open, res, c["residual"]), open=still,
+        return dict(c, yw=yw, p=z, r=t if ops.rows_in_place else c["r"],
+                    residual=jnp.where(is_open, res, c["residual"]), open=still,
                     active=still, stagnated=stagnated & ~converged, breakdown=breakdown)
 
     def inner_cond(c):
@@ -802,7 +811,7 @@ def _schur_cg(ops: _Ops, b: jax.Array, tol: jax.Array, max_iter: jax.Array) -> _
     is_open = res0 > tol
     none = jnp.zeros((), dtype)
     c = dict(w=zeros, yw=zeros, p=w0, rz=jnp.zeros(bs, dtype),
-             y=zeros if ops.rows_in_place else none, r=zeros, q=zeros,
+             y=zeros if ops.rows_in_place else none, r=b, q=zeros,  # r, q: set by restart
              residual=res0, open=is_open, active=is_open,
              stagnated=jnp.zeros(bs, bool), breakdown=~jnp.isfinite(res0),
              iterations=jnp.zeros(bs, jnp.int32), n=jnp.zeros((), jnp.int32))
@@ -999,10 +1008,11 @@ def solve_crossbar(conductance, v_rows, *, r_row, r_col, tol: float | None = Non
             preconditioner, ``(k_i, k_j)`` smooth modes along the columns and the rows
             (an int for both; 0 switches it off). ``None`` (default): chosen from the
             wire/device ratio when ``conductance``, ``r_row`` and ``r_col`` are concrete
-            (about 3× the number of line modes longer than the decay length
-            ``1/√(r G)``, plus 2, rounded up to a multiple of 4, at most 4 for one
-            vector and up to 32 for a batch of 64 or more; off for arrays under 16
-            lines), off when any of them is traced (e.g. under ``jit``
+            (along the rows about 8× the number ``n`` of line modes longer than the
+            decay length ``1/√(r G)``, plus 8; along the columns ``3 n + 2`` but at
+            most half that; rounded up to multiples of 4, at most 4 for one vector and
+            up to (32, 48) for a batch of 64 or more; off for arrays under 16 lines),
+            off when any of them is traced (e.g. under ``jit``
             or ``vmap``; pass it explicitly there). It changes the iteration count, not
             the answer: the stopping criterion is the same.
 
@@ -1087,12 +1097,19 @@ def crossbar_currents(conductance, v_rows, *, r_row, r_col, tol: float | None = 
     return currents.reshape(batch + (cols,))
 
 
-#: Coarse-space size rule (see ``coarse_modes``): per direction ``3 n + 2`` modes, rounded
-#: up to a multiple of 4, at most _MAX_COARSE and half the line length, where
-#: ``n = L √(r ḡ) / π`` counts the line modes longer than the decay length ``1/√(r ḡ)``
-#: (the slowly converging ones). Off for arrays with fewer than _MIN_COARSE_LINES rows or
-#: columns (cheap anyway). Measured at 1024², batch 64, float32: 2 (3 without) iterations
-#: at r·G = 1e-6, 3 (5) at 1e-5, 3 (12) at 1e-4 and 4 (31) at 1e-3.
+#: Coarse-space size rule (see ``coarse_modes``), with ``n = L √(r ḡ) / π`` counting the
+#: line modes longer than the decay length ``1/√(r ḡ)`` (the slowly converging ones):
+#: ``8 n + 8`` modes along the rows (``k_j``), and along the columns (``k_i``) ``3 n + 2``
+#: but at most half of ``k_j`` (the column lines are solved exactly by the line
+#: preconditioner, so fewer of their modes are slow), each rounded up to a multiple of 4,
+#: at most the batch-dependent cap (at most _MAX_COARSE, 1.5× that along the rows) and
+#: half the line length. Off for arrays with fewer than _MIN_COARSE_LINES rows or columns
+#: (cheap anyway). Measured at 1024², batch 64, float32 (iterations without the coarse
+#: space in brackets): (4, 12) modes and 2 (3) iterations at r·G = 1e-6, (8, 16) and 2 (5)
+#: at 1e-5, (12, 32) and 2 (12) at 1e-4, (24, 48) and 3 (31) at 1e-3; the earlier square
+#: rule, (4, 4) / (8, 8) / (12, 12) / (32, 32), needed 2 / 3 / 3 / 4, and the solves took
+#: 2.64 / 3.32 / 3.23 / 4.35 s against 2.66 / 2.93 / 2.93 / 4.04 s (each pair timed in one
+#: process, best of 2–3).
 _MAX_COARSE = 32
 _MIN_COARSE_LINES = 16
 
@@ -1103,8 +1120,10 @@ def _coarse_modes(conductance, r_row, r_col, coarse_modes, nvec: int) -> tuple[i
     Its set-up (one row solve with ``k_j`` right-hand sides, a ``k_i k_j``-square
     Cholesky) is shared by the batch, its savings (CG iterations) are per vector, so the
     cap grows with the batch: 4 modes for 1–3 vectors, 8 for 4–15, 16 for 16–63, 32 from
-    64 (measured at 1024², r·G = 1e-3: batch 1 is fastest with 4 modes, 0.29 s against
-    0.41 s without and 0.9 s with 32; batch 64 with 20–32).
+    64, and 1.5× that (rounded down to a multiple of 4) along the rows (measured at 1024²,
+    r·G = 1e-3: batch 1 is fastest with 4 modes, 0.29 s against 0.41 s without and 0.9 s
+    with 32; batch 64: (24, 48) 3.9–4.0 s and (32, 48) 4.0 s, 3 iterations, against
+    (32, 32) 4.35 s and (16, 48) 4.4 s, 4 iterations, and (24, 64) 4.2 s).
     """
     rows, cols = conductance.shape
     if coarse_modes is not None:
@@ -1121,12 +1140,17 @@ def _coarse_modes(conductance, r_row, r_col, coarse_modes, nvec: int) -> tuple[i
     g_mean = float(jnp.mean(conductance))
 
     cap = min(_MAX_COARSE, 4 * 2 ** int(np.log2(max(nvec, 1)) // 2))
+    cap_j = 4 * (3 * cap // 8)
 
-    def size(length, r):
-        n = length * np.sqrt(float(r) * g_mean) / np.pi
-        return int(min(4 * np.ceil((3 * n + 2) / 4), cap, length // 2))
+    def smooth(length, r):
+        return length * np.sqrt(float(r) * g_mean) / np.pi
 
-    return size(rows, r_col), size(cols, r_row)
+    def up4(x):
+        return 4 * int(np.ceil(x / 4))
+
+    kj = int(min(up4(8 * smooth(cols, r_row) + 8), cap_j, cols // 2))
+    ki = int(min(up4(3 * smooth(rows, r_col) + 2), up4(kj / 2), cap, rows // 2))
+    return ki, kj
 
 
 def _both_zero(r_row, r_col) -> bool:
