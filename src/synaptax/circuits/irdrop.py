@@ -81,6 +81,9 @@ below what the dtype can resolve) the solve stops with ``status = STAGNATED``.
 Kirchhoff's law can be checked independently with
 :meth:`IRDropSolution.kirchhoff_residual`.
 
+Matrix products (the coarse correction, the Galerkin matrices, the ideal MVM at zero
+wire resistance) use ``precision=HIGHEST``: true float32 on GPUs, not TF32.
+
 Gradients
 ---------
 :func:`crossbar_currents` is differentiable with respect to ``conductance``,
@@ -123,6 +126,13 @@ Method = Literal["auto", "sequential", "parallel"]
 #: within ~1e-5 relative of the float64 answer.
 DEFAULT_TOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-10}
 DEFAULT_MAX_ITER = 2000
+
+#: Every matrix product here (the coarse correction, its Galerkin matrices, the ideal
+#: MVM at zero wire resistance) runs in true float32 / float64: on NVIDIA GPUs JAX's
+#: default float32 precision is TF32 (~1e-3 relative), which would make the coarse
+#: correction differ between applications and stall CG above the float32 tolerance.
+#: On CPUs the setting changes nothing.
+_HIGHEST = lax.Precision.HIGHEST
 
 
 # ----------------------------------------------------------------------------------
@@ -588,12 +598,12 @@ class _Ops(NamedTuple):
         rows, cols = r.shape[:2]
         ki, kj = cs.p.shape[1], cs.q.shape[1]
         bs = r.shape[2:]
-        t = (cs.p.T @ r.reshape(rows, -1)).reshape((ki, cols) + bs)
-        t = jnp.einsum("aj...,jb->ab...", t, cs.q).reshape((ki * kj,) + bs)
-        c = jnp.tensordot(cs.kmat, t, axes=1).reshape((ki, kj) + bs)
-        cq = jnp.einsum("ab...,jb->aj...", c, cs.q).reshape(ki, -1)
-        zc = (cs.p @ cq).reshape(r.shape)
-        lzc = (cs.lp @ cq).reshape(r.shape)
+        t = jnp.matmul(cs.p.T, r.reshape(rows, -1), precision=_HIGHEST).reshape((ki, cols) + bs)
+        t = jnp.einsum("aj...,jb->ab...", t, cs.q, precision=_HIGHEST).reshape((ki * kj,) + bs)
+        c = jnp.tensordot(cs.kmat, t, axes=1, precision=_HIGHEST).reshape((ki, kj) + bs)
+        cq = jnp.einsum("ab...,jb->aj...", c, cs.q, precision=_HIGHEST).reshape(ki, -1)
+        zc = jnp.matmul(cs.p, cq, precision=_HIGHEST).reshape(r.shape)
+        lzc = jnp.matmul(cs.lp, cq, precision=_HIGHEST).reshape(r.shape)
         return zc, lzc + self.fac.rho_col * self.fac.g_col * zc
 
     def col_apply(self, x):
@@ -668,16 +678,19 @@ def _coarse_space(g_hat, m_row, rho_row, rho_col, modes: tuple[int, int], parall
     v = _line_solve(m_row[..., None], jnp.broadcast_to(lq[:, None, :], (cols, rows, kj)),
                     open_end_last=True, parallel=parallel)
     # Q_bᵀ Ĝ_i A_r,i⁻¹ L_r Q_d as one GEMM over j: (k_j × C) @ (C × R k_j)
-    h_s = (q.T @ (g_hat.T[:, :, None] * v).reshape(cols, -1)).reshape(kj, rows, kj)
+    h_s = jnp.matmul(q.T, (g_hat.T[:, :, None] * v).reshape(cols, -1),
+                     precision=_HIGHEST).reshape(kj, rows, kj)
     h_s = jnp.transpose(h_s, (1, 0, 2))
     h_s = 0.5 * (h_s + jnp.swapaxes(h_s, 1, 2))
-    h_a = (g_hat @ (q[:, :, None] * q[:, None, :]).reshape(cols, -1)).reshape(rows, kj, kj)  # Q_bᵀ Ĝ_i Q_d
-    base = jnp.einsum("ia,ic,bd->abcd", p, lp, q.T @ q)
+    h_a = jnp.matmul(g_hat, (q[:, :, None] * q[:, None, :]).reshape(cols, -1),
+                     precision=_HIGHEST).reshape(rows, kj, kj)  # Q_bᵀ Ĝ_i Q_d
+    base = jnp.einsum("ia,ic,bd->abcd", p, lp, jnp.matmul(q.T, q, precision=_HIGHEST),
+                      precision=_HIGHEST)
     pp = p[:, :, None] * p[:, None, :]  # (R, k_i, k_i)
     m = ki * kj
 
     def galerkin(h):
-        mat = base + rho_col * jnp.einsum("iac,ibd->abcd", pp, h)
+        mat = base + rho_col * jnp.einsum("iac,ibd->abcd", pp, h, precision=_HIGHEST)
         mat = mat.reshape(m, m)
         return 0.5 * (mat + mat.T)
 
@@ -1043,7 +1056,7 @@ def solve_crossbar(conductance, v_rows, *, r_row, r_col, tol: float | None = Non
     if _both_zero(r_row, r_col):
         u = jnp.broadcast_to(v_rows[..., :, None], batch + (rows, cols))
         zero = jnp.zeros(batch, jnp.int32)
-        return IRDropSolution(v_rows @ conductance, u, jnp.zeros_like(u),
+        return IRDropSolution(jnp.matmul(v_rows, conductance, precision=_HIGHEST), u, jnp.zeros_like(u),
                               jnp.zeros(batch, conductance.dtype), zero, zero,
                               conductance, v_rows, r_row, r_col, tol)
     v_flat = v_rows.reshape((-1, rows))
@@ -1089,7 +1102,7 @@ def crossbar_currents(conductance, v_rows, *, r_row, r_col, tol: float | None = 
     batch = v_rows.shape[:-1]
     rows, cols = conductance.shape
     if _both_zero(r_row, r_col):
-        return v_rows @ conductance
+        return jnp.matmul(v_rows, conductance, precision=_HIGHEST)
     v_flat = v_rows.reshape((-1, rows))
     currents = _currents(conductance, v_flat, r_row, r_col, tol, max_iter, on_failure,
                          _parallel_mode(method),
