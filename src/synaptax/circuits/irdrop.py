@@ -127,11 +127,9 @@ Method = Literal["auto", "sequential", "parallel"]
 DEFAULT_TOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-10}
 DEFAULT_MAX_ITER = 2000
 
-#: Every matrix product here (the coarse correction, its Galerkin matrices, the ideal
-#: MVM at zero wire resistance) runs in true float32 / float64: on NVIDIA GPUs JAX's
-#: default float32 precision is TF32 (~1e-3 relative), which would make the coarse
-#: correction differ between applications and stall CG above the float32 tolerance.
-#: On CPUs the setting changes nothing.
+#: Precision of every matrix product here (see the module docstring): JAX's default
+#: float32 on NVIDIA GPUs is TF32 (~1e-3 relative), which would make the coarse
+#: correction differ between applications. On CPUs the setting changes nothing.
 _HIGHEST = lax.Precision.HIGHEST
 
 
@@ -1116,13 +1114,14 @@ def crossbar_currents(conductance, v_rows, *, r_row, r_col, tol: float | None = 
 #: but at most half of ``k_j`` (measured: the iterations depend less on the modes along
 #: the columns, e.g. 4 with (16, 32) and 5 with (32, 16) at 1e-3), each rounded up to a
 #: multiple of 4, at most the batch-dependent cap (at most _MAX_COARSE, 1.5× that along
-#: the rows) and half the line length. Off for arrays with fewer than _MIN_COARSE_LINES rows or columns
-#: (cheap anyway). Measured at 1024², batch 64, float32 (iterations without the coarse
+#: the rows) and half the line length. Off for arrays with fewer than _MIN_COARSE_LINES
+#: rows or columns (cheap anyway). Measured at 1024², batch 64, float32 (iterations without the coarse
 #: space in brackets): (4, 12) modes and 2 (3) iterations at r·G = 1e-6, (8, 16) and 2 (5)
 #: at 1e-5, (12, 32) and 2 (12) at 1e-4, (24, 48) and 3 (31) at 1e-3; the earlier square
 #: rule, (4, 4) / (8, 8) / (12, 12) / (32, 32), needed 2 / 3 / 3 / 4, and the solves took
 #: 2.64 / 3.32 / 3.23 / 4.35 s against 2.66 / 2.93 / 2.93 / 4.04 s (each pair timed in one
-#: process, best of 2–3).
+#: process with explicit ``coarse_modes``, best of 2–3; a one-off script, not in the
+#: repository).
 _MAX_COARSE = 32
 _MIN_COARSE_LINES = 16
 
