@@ -21,7 +21,7 @@ d_EDL = 1 nm [assumed].
 Usage:
     python benchmarks/fit_magnetoionic.py [--maxiter 60] [--popsize 8] [--seed 0] [--json PATH]
     python benchmarks/fit_magnetoionic.py --evaluate      # the loss terms of the preset values
-The fitted values are copied by hand into ``synaptax/devices/magnetoionic_presets.py``
+The fitted values are copied by hand into ``synaptax/devices/magnetoionic/presets.py``
 (``CON_FIT``), tagged [fit].
 """
 from __future__ import annotations
@@ -38,8 +38,8 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from synaptax.devices.magnetoionic import NitrideFilm  # noqa: E402
-from synaptax.devices.magnetoionic_presets import CON_FIT, con_film  # noqa: E402
+from synaptax.devices.magnetoionic.model import NitrideFilm  # noqa: E402
+from synaptax.devices.magnetoionic.presets import CON_FIT, con_film  # noqa: E402
 from synaptax.validation import magnetoionic_targets as mt  # noqa: E402
 
 #: name → (lower, upper, log-scale) of every fitted parameter
@@ -175,7 +175,7 @@ COFEN_BOUNDS = {
 
 def cofen_film_of(u: np.ndarray) -> NitrideFilm:
     """CoFeN film of unit-cube parameters ``u`` ``(len(COFEN_BOUNDS), P)``."""
-    from synaptax.devices.magnetoionic_presets import cofen_film
+    from synaptax.devices.magnetoionic.presets import cofen_film
 
     vals = {}
     for i, (n, (lo, hi, log)) in enumerate(COFEN_BOUNDS.items()):
@@ -189,7 +189,7 @@ def cofen_loss(u: np.ndarray) -> np.ndarray:
     of ΔM_S over cycling (Low 241, High 285.3; Mid 189.9 at weight 0.3 [paper]), plus hinge
     penalties for B2 (each ON segment > +1, each OFF < −1, each cycle > +1 emu cm⁻³),
     B3 (final M_R > 1.05 × M_S at the end of conditioning) and B4 (ΔM_R(1 h) < 0.95 ΔM_R(3 min))."""
-    from synaptax.devices.magnetoionic_presets import COFEN_TABLE, exchange_efficiency
+    from synaptax.devices.magnetoionic.presets import COFEN_TABLE, exchange_efficiency
 
     film = cofen_film_of(np.clip(u, 0, 1))
     out = {}
@@ -213,7 +213,7 @@ def cofen_loss(u: np.ndarray) -> np.ndarray:
 
 def run_cofen(args, lam=32):
     """(1+λ) evolution strategy on :data:`COFEN_BOUNDS`, from the preset's values."""
-    from synaptax.devices.magnetoionic_presets import cofen_film
+    from synaptax.devices.magnetoionic.presets import cofen_film
 
     f0 = cofen_film()
     x = np.array([(np.log10(getattr(f0, n)) - np.log10(lo)) / (np.log10(hi) - np.log10(lo)) if log

@@ -218,7 +218,7 @@ X0 = np.array([0.0, 0.1, 0.2, 0.35, 0.5, 0.65, 0.8, 1.0])
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
 def test_geometric_steps_integer_path_equals_transcendental_form(dtype):
     # whole counts take the binary-splitting path, which must equal -expm1(n·log1p(-c))/c
-    from synaptax.devices import pulsed
+    from synaptax.devices.generic import pulsed
 
     rng = np.random.default_rng(3)
     c = jnp.asarray(np.concatenate([[0.0, 1e-9, 0.5, 0.999], rng.uniform(1e-4, 0.05, 60)]), dtype)
@@ -239,7 +239,7 @@ def test_geometric_steps_integer_path_equals_transcendental_form(dtype):
 
 
 def test_whole_count_range_switch_picks_the_shortest_range():
-    from synaptax.devices import pulsed
+    from synaptax.devices.generic import pulsed
 
     def seen(n, **kw):
         f = jax.jit(lambda n: pulsed.by_whole_count_range(lambda: jnp.asarray(pulsed.whole_count_bits()), n, **kw))

@@ -19,8 +19,8 @@ from scipy.integrate import solve_ivp
 from synaptax.arrays import Crossbar
 from synaptax.cli import main
 from synaptax.devices import PRESETS, ECRAMDevice, ECRAMGeometry, PulseCounts, Variability, get_preset
-from synaptax.devices import ecram_presets as P
-from synaptax.devices.ecram import AJ_PER_UM2_PER_NS, normalized_pulse_energy
+from synaptax.devices.electrochemical import presets as P
+from synaptax.devices.electrochemical.ecram import AJ_PER_UM2_PER_NS, normalized_pulse_energy
 from synaptax.validation import run_target, target_ids
 
 
@@ -250,7 +250,7 @@ def test_energies_of_the_variants():
     assert ns.geometry.exchange_area == pytest.approx(30e-9 * 60e-9)
 
 
-@pytest.mark.parametrize("name", sorted(P.ECRAM_PRESETS))
+@pytest.mark.parametrize("name", sorted(P.PRESETS))
 def test_energy_nonnegative(name):
     device = get_preset(name)
     g = jnp.geomspace(device.g_min * 0.5, device.g_max * 2, 50)
@@ -315,16 +315,16 @@ def test_geometry_scaling_law():
 
 # ----------------------------------------------------------------------------- presets
 def test_presets_registered_and_listed(capsys):
-    for name in P.ECRAM_PRESETS:
+    for name in P.PRESETS:
         assert name in PRESETS and isinstance(get_preset(name), ECRAMDevice)
     assert main(["devices"]) == 0
     out = capsys.readouterr().out
-    assert all(name in out for name in P.ECRAM_PRESETS)
-    for name, factory in P.ECRAM_PRESETS.items():
+    assert all(name in out for name in P.PRESETS)
+    for name, factory in P.PRESETS.items():
         assert "[paper" in factory.__doc__ or "[pub" in factory.__doc__, name
 
 
-@pytest.mark.parametrize("name", sorted(P.ECRAM_PRESETS))
+@pytest.mark.parametrize("name", sorted(P.PRESETS))
 def test_every_preset_steps(name, getkey):
     device = get_preset(name)
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from synaptax.arrays import Crossbar
 from synaptax.cli import main
 from synaptax.devices import PRESETS, PulseCounts, Variability, get_preset
-from synaptax.devices.ferrimagnet import (
+from synaptax.devices.spintronic.cogd import (
     OE,
     SOT_EFFICIENCY,
     CoGdDevice,
@@ -27,8 +27,8 @@ from synaptax.devices.ferrimagnet import (
     normal_quantiles,
     scaled,
 )
-from synaptax.devices.ferrimagnet_neuron import CoGdNeuron, cogd_sigmoid, default_neuron, fit_logistic, logistic
-from synaptax.devices.stdp import hebbian_spikes, pair_waveform, paper_spikes, stdp_update
+from synaptax.training.neurons import CoGdNeuron, cogd_sigmoid, default_neuron, fit_logistic, logistic
+from synaptax.training.stdp import hebbian_spikes, pair_waveform, paper_spikes, stdp_update
 from synaptax.training.layers import ACTIVATIONS
 from synaptax.training.network import AnalogMLP, FloatMLP
 from synaptax.validation import run_target

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from synaptax.arrays import Crossbar
 from synaptax.devices import PRESETS, get_preset
-from synaptax.devices.magnetoionic import (
+from synaptax.devices.magnetoionic.model import (
     GateEnergy,
     MagnetoIonicSynapse,
     NitrideFilm,
@@ -26,15 +26,15 @@ from synaptax.devices.magnetoionic import (
     _edl_means,
     _gamma_mean,
 )
-from synaptax.devices.magnetoionic_presets import (
+from synaptax.devices.magnetoionic.presets import (
     COFEN_TABLE,
     CON_FIT,
     con_film,
     exchange_efficiency,
 )
-from synaptax.devices.magnetoionic_protocols import dc, rest, run_protocol, square
-from synaptax.devices.readout import AbstractTransducer, LinearTransducer
-from synaptax.devices.variability import Variability
+from synaptax.devices.magnetoionic.protocols import dc, rest, run_protocol, square
+from synaptax.devices.core.readout import AbstractTransducer, LinearTransducer
+from synaptax.devices.core.variability import Variability
 from synaptax.validation import TARGETS, run_target
 from synaptax.validation import magnetoionic_targets as mt
 
@@ -145,7 +145,7 @@ def test_coarse_steps_converge_to_fine_steps():
 def test_array_preset_steps_stay_close_to_fine_steps(name, bound):
     """The training presets integrate with 1 s steps (first step τE/2): an update of up to
     10 pulses either way, from five conductances and a state that is not pristine, stays
-    within ``bound`` nominal steps of a 10 ms-step solution (README_magnetoionic.md)."""
+    within ``bound`` nominal steps of a 10 ms-step solution (magnetoionic/README.md)."""
     coarse = eqx.tree_at(lambda d: d.variability, get_preset(name), Variability())
     fine = eqx.tree_at(lambda d: (d.max_step, d.first_step), coarse, (0.01, 0.125))
     lo, hi = coarse.conductance_range
@@ -489,7 +489,7 @@ def test_pulse_protocol_in_the_training_configuration():
 def test_tabulated_conditioned_layer_is_what_the_model_integrates():
     """COFEN_CONDITIONED (x_c of the CoFeN presets) is the paper's conditioning protocol run
     through the model itself: recompute one state."""
-    from synaptax.devices.magnetoionic_presets import COFEN_CONDITIONED, simulate_conditioned_fraction
+    from synaptax.devices.magnetoionic.presets import COFEN_CONDITIONED, simulate_conditioned_fraction
 
     assert simulate_conditioned_fraction("high", 180.0) == pytest.approx(COFEN_CONDITIONED["high"][180.0], rel=2e-3)
 

@@ -45,8 +45,8 @@ from jaxtyping import Array, ArrayLike, PRNGKeyArray
 from .._checks import check_finite, check_int, check_nonnegative, check_positive
 from .. import _random as fast_random
 from ..circuits.converters import ADC, DAC
-from ..devices.base import AbstractDevice, PulseCounts
-from ..devices.pulsed import PulsedState, by_whole_count_range
+from ..devices.core.contract import AbstractDevice, PulseCounts
+from ..devices.generic.pulsed import PulsedState, by_whole_count_range
 
 _HIGHEST = jax.lax.Precision.HIGHEST
 
@@ -478,7 +478,7 @@ class Crossbar(eqx.Module):
         k_plus, k_minus = jax.random.split(key)
         if getattr(self.device, "_whole_count_laws", False) and isinstance(state.plus, PulsedState):
             # one switch on the range of the counts for both arrays, returning only the
-            # conductances (see synaptax.devices.pulsed.by_whole_count_range)
+            # conductances (see synaptax.devices.generic.pulsed.by_whole_count_range)
             def new_conductances():
                 g = [self.device.apply_pulses(state.plus, PulseCounts(up, down), key=k_plus).conductance]
                 if state.minus is not None:

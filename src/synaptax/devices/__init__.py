@@ -1,26 +1,29 @@
 """Per-cell device physics: state, pulses, time, readout.
 
 Every family implements :class:`AbstractDevice` (``init``, ``apply_pulses``, ``evolve``,
-``conductance``, ``read``, ``pulse_energy``).  See ``README.md`` in this folder.
+``conductance``, ``read``, ``pulse_energy``).  Layout (see ``ARCHITECTURE.md``):
+
+* :mod:`.core` — the contract, the shared variability, the readout;
+* :mod:`.generic` — generic pulsed devices (constant, linear, soft bounds, exponential,
+  power step, lookup table) and their presets;
+* :mod:`.electrochemical` — ECRAM (Mg-ion, proton, oxygen-ion WO₃);
+* :mod:`.magnetoionic` — CoN / CoFeN nitride films, with their lab protocols;
+* :mod:`.spintronic` — the Co/Gd ferrimagnet;
+* :mod:`.registry` — every family's presets under one name space.
 """
-from .base import AbstractDevice, PulseCounts, split_pulses
-from .constant_step import ConstantStepDevice
-from .ecram import ECRAMDevice, ECRAMGeometry, ECRAMState
-from .exp_step import ExpStepDevice
-from .ferrimagnet import OE, CoGdDevice, CoGdState, cogd_array, cogd_hall_bar
-from .linear_step import LinearStepDevice, SoftBoundsDevice
-from .lookup_table import LookupTableDevice
+from .core import AbstractDevice, AbstractTransducer, LinearTransducer, PulseCounts, Variability, split_pulses
+from .electrochemical import ECRAMDevice, ECRAMGeometry, ECRAMState
+from .generic import (AbstractPulsedDevice, ConstantStepDevice, ExpStepDevice, LinearStepDevice, LookupTableDevice,
+                      PowStepDevice, PulsedState, SoftBoundsDevice)
 from .magnetoionic import MagnetoIonicState, MagnetoIonicSynapse, NitrideFilm, PulseTrain
-from .pow_step import PowStepDevice
-from .presets import PRESETS, get_preset
-from .pulsed import AbstractPulsedDevice, PulsedState
-from .variability import Variability
+from .registry import PRESETS, get_preset
+from .spintronic import OE, CoGdDevice, CoGdState, cogd_array, cogd_hall_bar
 
 __all__ = [
     "OE", "CoGdDevice", "CoGdState", "cogd_array", "cogd_hall_bar",
     "ECRAMDevice", "ECRAMGeometry", "ECRAMState",
     "MagnetoIonicState", "MagnetoIonicSynapse", "NitrideFilm", "PulseTrain",
-    "AbstractDevice", "AbstractPulsedDevice", "ConstantStepDevice", "ExpStepDevice", "LinearStepDevice",
-    "LookupTableDevice", "PRESETS", "PowStepDevice", "PulseCounts", "PulsedState", "SoftBoundsDevice",
-    "Variability", "get_preset", "split_pulses",
+    "AbstractDevice", "AbstractPulsedDevice", "AbstractTransducer", "ConstantStepDevice", "ExpStepDevice",
+    "LinearStepDevice", "LinearTransducer", "LookupTableDevice", "PRESETS", "PowStepDevice", "PulseCounts",
+    "PulsedState", "SoftBoundsDevice", "Variability", "get_preset", "split_pulses",
 ]

@@ -89,7 +89,7 @@ class AnalogLinear(eqx.Module):
         return y if self.bias is None else y + self.bias
 
 
-from ..devices.ferrimagnet_neuron import cogd_sigmoid, cogd_sigmoid_noisy  # noqa: E402
+from ..training.neurons import cogd_sigmoid, cogd_sigmoid_noisy  # noqa: E402
 
 #: Hidden activations by name.  A function with ``needs_key = True`` draws noise and is
 #: called as ``f(x, key=key)`` (analog networks only).

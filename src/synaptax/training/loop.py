@@ -121,7 +121,7 @@ class TrainConfig:
         if self.burst is not None and self.burst < 1:
             raise TrainingError(f"burst must be >= 1, got {self.burst}")
         if self.pulse_protocol and self.algorithm != "float":
-            from ..devices.magnetoionic import MagnetoIonicSynapse
+            from ..devices.magnetoionic.model import MagnetoIonicSynapse
 
             if not isinstance(get_preset(self.device), MagnetoIonicSynapse):
                 raise TrainingError(f"{', '.join(self.pulse_protocol)} set the gate-pulse protocol of the "

@@ -2,7 +2,7 @@
 
 Source: Schwacke et al., Adv. Electron. Mater. 2024 (shared/papers/
 mg-ion-electrochemical-synapse-MgWO3-AdvElectronMater2024.txt).  Every protocol runs the
-paper's film device, :func:`synaptax.devices.ecram_presets.mg_wo3_film`, as the paper ran
+paper's film device, :func:`synaptax.devices.electrochemical.presets.mg_wo3_film`, as the paper ran
 its devices: current pulses of ±10 µA × 0.5 s, each followed by a 10 s read with the gate
 at open circuit, three devices (device-to-device samples) where the paper shows several.
 Tolerances are those of device-physics.md where it gives one (C2: ±20 %); where it gives
@@ -18,9 +18,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..devices.ecram import AJ_PER_UM2_PER_NS, ECRAMDevice, ECRAMGeometry, normalized_pulse_energy
-from ..devices import ecram_presets as P
-from ..devices.variability import Variability
+from ..devices.electrochemical.ecram import AJ_PER_UM2_PER_NS, ECRAMDevice, ECRAMGeometry, normalized_pulse_energy
+from ..devices.electrochemical import presets as P
+from ..devices.core.variability import Variability
 from .registry import Target, register
 
 SOURCE = "mg-ion-electrochemical-synapse-MgWO3-AdvElectronMater2024.txt"

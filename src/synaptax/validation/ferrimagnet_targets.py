@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..devices.ferrimagnet import OE, CoGdDevice, anisotropy_field
+from ..devices.spintronic.cogd import OE, CoGdDevice, anisotropy_field
 from .registry import Target, register
 
 SOURCE = "cogd-ferrimagnet-sot-switching-plasticity-ChinPhysB2022.txt"
@@ -129,7 +129,7 @@ def run_d2() -> dict:
                       "10 ms pulse sweep (the paper's 'current range covering full ΔR_hall'), mA",
         "note": "H_k(AlOx) is a [fit] line through the trend of Fig. 2(f); absolute ΔI (1–2.2 mA) is narrower "
                 "than the paper's loops look: a thermally activated normal barrier distribution that is stable at "
-                "rest cannot give much wider windows (see README_ferrimagnet.md)",
+                "rest cannot give much wider windows (see spintronic/README.md)",
     }
 
 
@@ -193,7 +193,7 @@ def run_d3() -> dict:
 def run_d4() -> dict:
     """The neuron: one device (256 regions), for each current from −5 to 30 mA (0.25 mA
     steps), RESET then one SET pulse, read once; logistic fit of Y(I)."""
-    from ..devices.ferrimagnet_neuron import CoGdNeuron, fit_logistic
+    from ..training.neurons import CoGdNeuron, fit_logistic
 
     dev = _device(2e-9, -500.0)
     neuron = CoGdNeuron(dev)
@@ -220,7 +220,7 @@ def run_d4() -> dict:
 def run_d5() -> dict:
     """STDP window: Δt from −12 to +12 ms (1 ms steps), 16 devices (128 regions each) per
     delay, demagnetised before each pair, paper-style spikes (:func:`paper_spikes`)."""
-    from ..devices.stdp import paper_spikes, stdp_window
+    from ..training.stdp import paper_spikes, stdp_window
 
     dev = _device(2e-9, -500.0, n_regions=128)
     delays = np.arange(-12, 13) * 1e-3

@@ -21,8 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..devices.magnetoionic import MagnetoIonicSynapse, NitrideFilm
-from ..devices.magnetoionic_protocols import dc, rest, run_protocol, square
+from ..devices.magnetoionic.model import MagnetoIonicSynapse, NitrideFilm
+from ..devices.magnetoionic.protocols import dc, rest, run_protocol, square
 from .registry import Target, register
 
 RISE = 0.5  # emu cm⁻³: smallest change that counts as a rise or a fall
@@ -147,7 +147,7 @@ def cofen_cycling(film: NitrideFilm, conditioning: float, relaxation: float, eta
     field-on ``M_S`` trace (the paper's 10 kOe cycling) and the remanent ``M_R`` trace.
     Returns magnetisations [emu cm⁻³] (arrays of the film's batch shape) and the traces.
     """
-    from ..devices.magnetoionic_presets import (COFEN_CYCLE_COUNT, COFEN_CYCLE_OFF, COFEN_CYCLE_ON,
+    from ..devices.magnetoionic.presets import (COFEN_CYCLE_COUNT, COFEN_CYCLE_OFF, COFEN_CYCLE_ON,
                                                 COFEN_REMANENCE_RATIO)
 
     q = COFEN_REMANENCE_RATIO if q is None else q
@@ -181,8 +181,8 @@ def cofen_cycling(film: NitrideFilm, conditioning: float, relaxation: float, eta
 
 def measure_cofen(film: NitrideFilm | None = None) -> dict:
     """:func:`cofen_cycling` for the paper's six cases (Low/Mid/High M × 3 min/1 h), keyed
-    ``(state, relaxation_s)``; η from :func:`~synaptax.devices.magnetoionic_presets.exchange_efficiency`."""
-    from ..devices.magnetoionic_presets import COFEN_TABLE, cofen_film, exchange_efficiency
+    ``(state, relaxation_s)``; η from :func:`~synaptax.devices.magnetoionic.presets.exchange_efficiency`."""
+    from ..devices.magnetoionic.presets import COFEN_TABLE, cofen_film, exchange_efficiency
 
     film = cofen_film() if film is None else film
     out = {}
@@ -196,8 +196,8 @@ def measure_cofen(film: NitrideFilm | None = None) -> dict:
 def energy_ratio_without_field() -> dict:
     """Energy of a 6-min −25 V gate pulse on the paper's 5 × 5 mm² sample with and without
     the 10 kOe electromagnet (:class:`GateEnergy` with the sample's area)."""
-    from ..devices.magnetoionic import GateEnergy
-    from ..devices.magnetoionic_presets import COFEN_CYCLE_ON, COFEN_SAMPLE_AREA, ELECTROMAGNET_POWER
+    from ..devices.magnetoionic.model import GateEnergy
+    from ..devices.magnetoionic.presets import COFEN_CYCLE_ON, COFEN_SAMPLE_AREA, ELECTROMAGNET_POWER
 
     gate = float(GateEnergy(cell_area=COFEN_SAMPLE_AREA).pulse(-25.0, COFEN_CYCLE_ON))
     magnet = ELECTROMAGNET_POWER * COFEN_CYCLE_ON
@@ -206,7 +206,7 @@ def energy_ratio_without_field() -> dict:
 
 # ----------------------------------------------------------------------------- targets
 def _con():
-    from ..devices.magnetoionic_presets import con_film
+    from ..devices.magnetoionic.presets import con_film
 
     return con_film()
 
@@ -297,7 +297,7 @@ def _case(name, relax):
 
 
 def _run_b1():
-    from ..devices.magnetoionic_presets import COFEN_TABLE
+    from ..devices.magnetoionic.presets import COFEN_TABLE
 
     res = _cofen_results()
     measured, expected, ok = {}, {}, True

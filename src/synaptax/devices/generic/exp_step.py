@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from .._checks import check_nonnegative, check_positive
+from ..._checks import check_nonnegative, check_positive
 from .pulsed import AbstractPulsedDevice
-from .variability import Variability
+from ..core.variability import Variability
 
 
 def _exp_branch(x, n, rate, p_max):
@@ -45,7 +45,7 @@ class ExpStepDevice(AbstractPulsedDevice):
         nl_up, nl_down: nonlinearity labels of potentiation and depression (their sign is
             ignored: NeuroSim labels depression negative by convention).
         g_min, g_max, variability, pulse_voltage, pulse_width: see
-            :class:`~synaptax.devices.pulsed.AbstractPulsedDevice`.
+            :class:`~synaptax.devices.generic.pulsed.AbstractPulsedDevice`.
 
     The inherited ``step`` is derived: ``(g_max − g_min)/levels`` (the mean step).
     Device-to-device step spread scales the cell's pulse count: a cell with a 10 % larger

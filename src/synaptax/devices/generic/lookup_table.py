@@ -24,7 +24,7 @@ import numpy as np
 from jaxtyping import Array
 
 from .pulsed import AbstractPulsedDevice
-from .variability import Variability
+from ..core.variability import Variability
 
 REQUIRED_COLUMNS = ("conductance_S", "delta_up_S", "delta_down_S")
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 
 from .pulsed import AbstractPulsedDevice
-from .variability import Variability
+from ..core.variability import Variability
 
 
 class ConstantStepDevice(AbstractPulsedDevice):
@@ -12,7 +12,7 @@ class ConstantStepDevice(AbstractPulsedDevice):
     Update law, per pulse: ``G ← clip(G ± Δg, g_min, g_max)`` with ``Δg = step·(1 ± β)``
     (potentiation ``+``, depression ``−``).  For ``n`` pulses: ``G + n·Δg``, then clipped.
 
-    Attributes: see :class:`~synaptax.devices.pulsed.AbstractPulsedDevice`.
+    Attributes: see :class:`~synaptax.devices.generic.pulsed.AbstractPulsedDevice`.
     """
 
     g_min: float = 0.1e-6

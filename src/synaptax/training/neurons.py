@@ -3,7 +3,7 @@
 Protocol [paper, Fig. 4(b)]: RESET the device (every region to −1), then apply one SET
 pulse whose amplitude encodes the input ``X``; the switched fraction, read as the
 normalised Hall resistance ``Y = (R_hall + R_AHE·cos θ_M)/(2·R_AHE·cos θ_M)``, is the
-output.  With the nucleation model of :mod:`synaptax.devices.ferrimagnet` its mean is
+output.  With the nucleation model of :mod:`synaptax.devices.spintronic.cogd` its mean is
 
     F(I) = E_z[1 − exp(−λ(z, I))]          (a smoothed normal CDF of the regions' thresholds)
 
@@ -31,7 +31,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, PRNGKeyArray
 
 from .._checks import check_positive
-from .ferrimagnet import CoGdDevice, cogd_hall_bar
+from ..devices.spintronic.cogd import CoGdDevice, cogd_hall_bar
 
 
 class LogisticFit(NamedTuple):
@@ -151,7 +151,7 @@ class CoGdNeuron(eqx.Module):
 @functools.lru_cache(maxsize=1)
 def default_neuron() -> CoGdNeuron:
     """The paper's neuron device: 2 nm AlOx, ``H_x = −500 Oe``, 10 ms pulses, 256 regions
-    (:func:`~synaptax.devices.ferrimagnet.cogd_hall_bar`), calibrated to ``sigmoid``."""
+    (:func:`~synaptax.devices.spintronic.cogd.cogd_hall_bar`), calibrated to ``sigmoid``."""
     with jax.ensure_compile_time_eval():  # built once, eagerly, even when first used inside a jit trace
         return CoGdNeuron(cogd_hall_bar(n_regions=256))
 

@@ -16,15 +16,15 @@ import math
 
 import numpy as np
 
-from .._checks import check_positive
-from .magnetoionic import (
+from ..._checks import check_positive
+from .model import (
     GateEnergy,
     MagnetoIonicSynapse,
     NitrideFilm,
     PulseTrain,
 )
-from .readout import LinearTransducer
-from .variability import Variability
+from ..core.readout import LinearTransducer
+from ..core.variability import Variability
 
 # ----------------------------------------------------------------------------- CoN
 #: [fit] parameters of the CoN model, from ``benchmarks/fit_magnetoionic.py`` (its JSON
@@ -243,7 +243,7 @@ def simulate_conditioned_fraction(state: str, relaxation: float) -> float:
     [s] at 0 V, integrated by the model (what :data:`COFEN_CONDITIONED` tabulates)."""
     import jax
 
-    from .magnetoionic_protocols import dc, rest, run_protocol
+    from .protocols import dc, rest, run_protocol
 
     dev = MagnetoIonicSynapse(film=cofen_film())
     tr = run_protocol(dev, dev.init((1,), key=jax.random.key(0)),
@@ -261,7 +261,7 @@ def cofen_conditioned_fraction(state: str, relaxation: float) -> float:
 
 
 #: Presets registered in ``synaptax.devices.PRESETS`` (``synaptax train --device NAME``).
-MAGNETOIONIC_PRESETS = {
+PRESETS = {
     "con-25nm": con_25nm,
     "con-200nm": con_200nm,
     "cofen-high-m": cofen_high_m,

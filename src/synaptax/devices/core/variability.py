@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import equinox as eqx
 
-from .._checks import check_nonnegative, check_probability, is_concrete
+from ..._checks import check_nonnegative, check_probability, is_concrete
 
 
 class Variability(eqx.Module):

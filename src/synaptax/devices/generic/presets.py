@@ -9,10 +9,7 @@ from __future__ import annotations
 from .constant_step import ConstantStepDevice
 from .exp_step import ExpStepDevice
 from .linear_step import SoftBoundsDevice
-from .variability import Variability
-from .ecram_presets import ECRAM_PRESETS
-from .ferrimagnet import COGD_PRESETS
-from .magnetoionic_presets import MAGNETOIONIC_PRESETS
+from ..core.variability import Variability
 
 
 def idealized(*, levels: int = 1000) -> ConstantStepDevice:
@@ -98,7 +95,7 @@ def epiram() -> ExpStepDevice:
     return _neurosim(64, 0.5, -0.5, 0.02, 50.2)
 
 
-#: Name → factory of every preset (the CLI's ``--device`` choices come from here).
+#: Presets of the generic pulsed family (merged into :data:`synaptax.devices.PRESETS`).
 PRESETS = {
     "ideal": idealized,
     "gokmen-vlasov": gokmen_vlasov,
@@ -108,16 +105,7 @@ PRESETS = {
     "pcmo": pcmo,
     "alox-hfo2": alox_hfo2,
     "epiram": epiram,
-    **ECRAM_PRESETS,
-    **COGD_PRESETS,
-    **MAGNETOIONIC_PRESETS,
 }
 
-
-def get_preset(name: str):
-    """The preset device called ``name``; ``ValueError`` listing the valid names otherwise."""
-    try:
-        factory = PRESETS[name]
-    except KeyError:
-        raise ValueError(f"unknown device {name!r}; valid names: {', '.join(sorted(PRESETS))}") from None
-    return factory()
+__all__ = ["PRESETS", "ag_asi", "alox_hfo2", "epiram", "gokmen_vlasov", "idealized", "pcmo", "reram_soft_bounds",
+           "taox_hfox"]

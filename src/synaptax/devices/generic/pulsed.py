@@ -21,10 +21,10 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, PRNGKeyArray
 
-from .._checks import check_finite, check_less, check_nonnegative, check_positive, is_concrete
-from .. import _random as fast_random
-from .base import AbstractDevice, PulseCounts, split_pulses
-from .variability import Variability
+from ..._checks import check_finite, check_less, check_nonnegative, check_positive, is_concrete
+from ... import _random as fast_random
+from ..core.contract import AbstractDevice, PulseCounts, split_pulses
+from ..core.variability import Variability
 
 
 class PulsedState(eqx.Module):

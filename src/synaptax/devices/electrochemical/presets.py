@@ -22,7 +22,7 @@ import dataclasses
 import math
 
 from .ecram import AJ_PER_UM2_PER_NS, ECRAMDevice, ECRAMGeometry
-from .variability import Variability
+from ..core.variability import Variability
 
 # ----------------------------------------------------------------------------- geometry
 #: The paper's Mg-EIS: channel l × w = 100 µm × 500 µm between source and drain, WO₃ film
@@ -272,7 +272,7 @@ def proton_ecram_ns() -> ECRAMDevice:
 
 
 #: Name → factory of the ECRAM presets (merged into :data:`synaptax.devices.PRESETS`).
-ECRAM_PRESETS = {
+PRESETS = {
     "mg-wo3": mg_wo3,
     "mg-wo3-film": mg_wo3_film,
     "mg-wo3-voltage": mg_wo3_voltage,
@@ -283,5 +283,5 @@ ECRAM_PRESETS = {
     "proton-ecram-ns": proton_ecram_ns,
 }
 
-__all__ = ["ECRAM_PRESETS", "PAPER_FILM", "h_wo3", "h_wo3_inert", "mg_wo3", "mg_wo3_100nm", "mg_wo3_film",
+__all__ = ["PRESETS", "PAPER_FILM", "h_wo3", "h_wo3_inert", "mg_wo3", "mg_wo3_100nm", "mg_wo3_film",
            "mg_wo3_voltage", "o_wo3", "proton_ecram_ns"]

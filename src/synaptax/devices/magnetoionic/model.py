@@ -6,7 +6,7 @@ Sources: Tan et al., Mater. Horiz. 10, 88 (2023) (CoN; ``shared/papers/con-magne
 frequency-post-stimulated-MaterHoriz2023.txt``) and Martínez Armesto et al. (CoFeN at
 remanence; ``shared/papers/cofen-magnetoionics-field-free-remanence.txt``); the compact
 model is the one of ``shared/docs/device-physics.md`` §A–B, with the changes listed in
-``README_magnetoionic.md``.
+``magnetoionic/README.md``.
 
 State (per cell, every field a fraction per film volume, in [0, 1]):
 
@@ -59,11 +59,11 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, PRNGKeyArray
 
-from .._checks import check_finite, check_nonnegative, check_positive, check_probability, is_concrete
-from .. import _random as fast_random
-from .base import AbstractDevice, PulseCounts, split_pulses
-from .readout import AbstractTransducer, LinearTransducer
-from .variability import Variability
+from ..._checks import check_finite, check_nonnegative, check_positive, check_probability, is_concrete
+from ... import _random as fast_random
+from ..core.contract import AbstractDevice, PulseCounts, split_pulses
+from ..core.readout import AbstractTransducer, LinearTransducer
+from ..core.variability import Variability
 
 #: 1 emu cm⁻³ expressed in A m⁻¹ (SI magnetisation).
 EMU_PER_CM3_IN_A_PER_M = 1.0e3
@@ -86,7 +86,7 @@ class NitrideFilm(eqx.Module):
     """Material and film parameters of an electrolyte-gated nitride film (one cell).
 
     Defaults are device-physics.md §A's starting values (its guesses for the [fit] ones);
-    the fitted CoN set is :func:`synaptax.devices.magnetoionic_presets.con_film` (from
+    the fitted CoN set is :func:`synaptax.devices.magnetoionic.presets.con_film` (from
     ``benchmarks/fit_magnetoionic.py``), the CoFeN set ``cofen_film``.  Any field may be an
     array broadcastable to the state's shape (e.g. several thicknesses side by side).
 
@@ -497,8 +497,8 @@ class MagnetoIonicSynapse(AbstractDevice):
     Args / attributes:
         film: :class:`NitrideFilm`.
         train: :class:`PulseTrain` — what one update pulse is.
-        transducer: :class:`~synaptax.devices.readout.AbstractTransducer` (M → G).
-        variability: :class:`~synaptax.devices.variability.Variability`, read as: ``d2d_step``
+        transducer: :class:`~synaptax.devices.core.readout.AbstractTransducer` (M → G).
+        variability: :class:`~synaptax.devices.core.variability.Variability`, read as: ``d2d_step``
             — relative spread of the rates (extraction and re-injection together),
             ``d2d_asymmetry`` — spread of β (``k_E·(1+β)``, ``k_inj·(1−β)``),
             ``d2d_bounds`` — relative spread of xmax, ``c2c`` — relative rate noise per cell
@@ -777,7 +777,7 @@ class MagnetoIonicSynapse(AbstractDevice):
         Args:
             state: :class:`MagnetoIonicState` of shape ``S``.
             pulses: signed count of update pulses per cell (broadcastable to ``S``) or
-                :class:`~synaptax.devices.base.PulseCounts`; each update pulse is a burst
+                :class:`~synaptax.devices.core.contract.PulseCounts`; each update pulse is a burst
                 of ``train.burst`` gate pulses.
             key: PRNG key of the cycle-to-cycle rate noise (one draw per cell per train).
         """

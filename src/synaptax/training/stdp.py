@@ -6,7 +6,7 @@ from the other terminal, so the device carries ``I_pre(t) − I_post(t − Δt)`
 alone stays below the switching threshold; where they overlap their sum exceeds it, so
 the change of the Hall resistance depends on the delay ``Δt``.  Before each pair the
 device is demagnetised by pulses of decaying amplitude and alternating polarity
-(:meth:`~synaptax.devices.ferrimagnet.CoGdDevice.demagnetize`).
+(:meth:`~synaptax.devices.spintronic.cogd.CoGdDevice.demagnetize`).
 
 Time is discretised into bins of width ``dt``; each bin is one pulse of the bin's current
 (the nucleation rates of consecutive bins add, so a constant current over ``k`` bins acts
@@ -38,7 +38,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, PRNGKeyArray
 
 from .._checks import check_positive
-from .ferrimagnet import CoGdDevice, CoGdState
+from ..devices.spintronic.cogd import CoGdDevice, CoGdState
 
 
 class SpikePair(NamedTuple):

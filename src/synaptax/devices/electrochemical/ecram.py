@@ -6,7 +6,7 @@ electrons and raises its conductance.  The physics follows Schwacke et al., *Ele
 Ionic Synapses with Mg²⁺ as the Working Ion*, Adv. Electron. Mater. 2024 (shared/papers/
 mg-ion-electrochemical-synapse-MgWO3-AdvElectronMater2024.txt) and shared/docs/
 device-physics.md §C.  Presets (with the provenance of every number) are in
-:mod:`synaptax.devices.ecram_presets`.
+:mod:`synaptax.devices.electrochemical.presets`.
 """
 from __future__ import annotations
 
@@ -19,10 +19,10 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, PRNGKeyArray
 
-from .._checks import check_finite, check_less, check_nonnegative, check_positive, is_concrete
-from .. import _random as fast_random
-from .base import AbstractDevice, PulseCounts, split_pulses
-from .variability import Variability
+from ..._checks import check_finite, check_less, check_nonnegative, check_positive, is_concrete
+from ... import _random as fast_random
+from ..core.contract import AbstractDevice, PulseCounts, split_pulses
+from ..core.variability import Variability
 
 _LN10 = math.log(10.0)
 

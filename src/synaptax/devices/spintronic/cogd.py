@@ -72,10 +72,10 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, PRNGKeyArray
 
-from .._checks import check_int, check_less, check_nonnegative, check_positive, is_concrete
-from .. import _random as fast_random
-from .base import AbstractDevice, PulseCounts, split_pulses
-from .variability import Variability
+from ..._checks import check_int, check_less, check_nonnegative, check_positive, is_concrete
+from ... import _random as fast_random
+from ..core.contract import AbstractDevice, PulseCounts, split_pulses
+from ..core.variability import Variability
 
 #: One oersted in A/m (``H[A/m] = H[Oe]·1000/(4π)``).
 OE = 1e3 / (4.0 * math.pi)

@@ -18,7 +18,7 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike
 
-from .._checks import check_less, check_nonnegative, check_positive
+from ..._checks import check_less, check_nonnegative, check_positive
 
 
 class AbstractTransducer(eqx.Module):

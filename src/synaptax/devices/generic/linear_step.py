@@ -6,9 +6,9 @@ normalised conductance ``x = (G − g_min)/(g_max − g_min)``:
 """
 from __future__ import annotations
 
-from .._checks import check_nonnegative
+from ..._checks import check_nonnegative
 from .pulsed import AbstractPulsedDevice, geometric_steps
-from .variability import Variability
+from ..core.variability import Variability
 
 
 def _affine_up(x, n, step, gamma):
@@ -38,7 +38,7 @@ class LinearStepDevice(AbstractPulsedDevice):
 
     Attributes:
         gamma_up, gamma_down: slopes ``γ`` in [0, 1] (dimensionless).
-        others: see :class:`~synaptax.devices.pulsed.AbstractPulsedDevice`.
+        others: see :class:`~synaptax.devices.generic.pulsed.AbstractPulsedDevice`.
     """
 
     g_min: float = 0.1e-6

@@ -17,8 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._checks import check_nonnegative, check_positive
-from .magnetoionic import MagnetoIonicState, MagnetoIonicSynapse, _check_fraction
+from ..._checks import check_nonnegative, check_positive
+from .model import MagnetoIonicState, MagnetoIonicSynapse, _check_fraction
 
 
 @dataclasses.dataclass(frozen=True)

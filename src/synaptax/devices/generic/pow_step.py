@@ -4,9 +4,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from .._checks import check_nonnegative
+from ..._checks import check_nonnegative
 from .pulsed import AbstractPulsedDevice
-from .variability import Variability
+from ..core.variability import Variability
 
 
 class PowStepDevice(AbstractPulsedDevice):
