@@ -11,7 +11,8 @@ Every family implements :class:`AbstractDevice` (``init``, ``apply_pulses``, ``e
 * :mod:`.spintronic` — the Co/Gd ferrimagnet;
 * :mod:`.registry` — every family's presets under one name space.
 """
-from .core import AbstractDevice, AbstractTransducer, LinearTransducer, PulseCounts, Variability, split_pulses
+from .core import (AbstractDevice, AbstractDeviceState, AbstractTransducer, LinearTransducer, PulseCounts, PulseEnergy,
+                   StepVariability, Variability, split_pulses)
 from .electrochemical import ECRAMDevice, ECRAMGeometry, ECRAMState
 from .generic import (AbstractPulsedDevice, ConstantStepDevice, ExpStepDevice, LinearStepDevice, LookupTableDevice,
                       PowStepDevice, PulsedState, SoftBoundsDevice)
@@ -23,7 +24,7 @@ __all__ = [
     "OE", "CoGdDevice", "CoGdState", "cogd_array", "cogd_hall_bar",
     "ECRAMDevice", "ECRAMGeometry", "ECRAMState",
     "MagnetoIonicState", "MagnetoIonicSynapse", "NitrideFilm", "PulseTrain",
-    "AbstractDevice", "AbstractPulsedDevice", "AbstractTransducer", "ConstantStepDevice", "ExpStepDevice",
+    "AbstractDevice", "AbstractDeviceState", "AbstractPulsedDevice", "AbstractTransducer", "ConstantStepDevice", "ExpStepDevice",
     "LinearStepDevice", "LinearTransducer", "LookupTableDevice", "PRESETS", "PowStepDevice", "PulseCounts",
-    "PulsedState", "SoftBoundsDevice", "Variability", "get_preset", "split_pulses",
+    "PulseEnergy", "PulsedState", "SoftBoundsDevice", "StepVariability", "Variability", "get_preset", "split_pulses",
 ]

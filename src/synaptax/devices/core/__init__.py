@@ -1,7 +1,13 @@
-"""The device contract every family keeps, the variability every family shares, and the
-readout (read noise, magnetisation → conductance transducers)."""
-from .contract import AbstractDevice, PulseCounts, split_pulses
-from .readout import AbstractTransducer, LinearTransducer
-from .variability import Variability
+"""The device contract every family keeps (:mod:`.contract`), the variability every family
+shares (:mod:`.variability`) and the readout: read noise and magnetisation → conductance
+transducers (:mod:`.readout`)."""
+from .contract import (STUCK_MAX, STUCK_MIN, WORKING, AbstractDevice, AbstractDeviceState, PulseCounts, PulseEnergy,
+                       check_duration, hold_stuck, split_pulses, stack_models)
+from .readout import AbstractTransducer, LinearTransducer, read_conductance, read_noise_std
+from .variability import CellSample, StepVariability, Variability, step_noise_variance
 
-__all__ = ["AbstractDevice", "AbstractTransducer", "LinearTransducer", "PulseCounts", "Variability", "split_pulses"]
+__all__ = [
+    "STUCK_MAX", "STUCK_MIN", "WORKING", "AbstractDevice", "AbstractDeviceState", "AbstractTransducer", "CellSample",
+    "LinearTransducer", "PulseCounts", "PulseEnergy", "StepVariability", "Variability", "check_duration", "hold_stuck",
+    "read_conductance", "read_noise_std", "split_pulses", "stack_models", "step_noise_variance",
+]

@@ -1,47 +1,61 @@
-"""The one interface shared by every device family.
+"""The one contract every device family keeps.
 
-A device *model* (an :class:`AbstractDevice`, an ``equinox.Module``) holds parameters;
-its *state* is a separate pytree created by :meth:`AbstractDevice.init`, passed in and
-returned by every operation.  Each operation works per cell and is vectorised over an
-array of any shape, so the same model serves one cell, a crossbar tile or a stack of
-tiles (``jax.vmap`` works too).
+A device *model* (an :class:`AbstractDevice`, an ``equinox.Module``) holds parameters; its
+*state* (an :class:`AbstractDeviceState`) is a separate pytree created by
+:meth:`AbstractDevice.init`, passed in and returned by every operation.  Every operation
+works per cell and is vectorised over an array of any shape ``S``, so one model serves one
+cell, a crossbar tile or a stack of tiles; ``jax.jit``, ``jax.vmap`` (over keys, states, or
+a stacked batch of models — a parameter sweep) and, where the quantity is continuous,
+``jax.grad`` apply to every public method.
 
-The four operations:
+What the contract fixes, and where each piece is implemented once for every family:
 
-``init(shape, *, key, conductance=None) -> state``
-    State of an array of devices, device-to-device variation sampled from ``key``.
-``apply_pulses(state, pulses, *, key) -> state``
-    Apply pulses.  ``pulses`` is either a signed pulse count per cell (positive:
-    potentiation, negative: depression) or a :class:`PulseCounts` of separate
-    potentiation and depression counts, applied potentiation first.  Cycle-to-cycle noise
-    is drawn from ``key``.  The pulse shape (amplitude, width) is a parameter of the
-    device model.
-``evolve(state, duration) -> state``
-    Let ``duration`` seconds pass with no pulse (relaxation, retention, drift); the
-    identity for devices without time dependence.
-``conductance(state) -> Array``
-    The cells' conductance in siemens, shape ``shape``.
+=====================  =====================================================  ==========
+piece                  meaning                                                where
+=====================  =====================================================  ==========
+``init``               state of an array, d2d variation from ``key``           here (final); family: ``_init``
+bounds, stuck faults   per-cell window and fault codes, one sampler            :mod:`.variability`
+``apply_pulses``       signed counts or :class:`PulseCounts` → new state       here (final); family: ``_apply_counts``
+``evolve``             let time pass; duration checked here                   here (final); family: ``_evolve``
+``conductance``        [S], shape ``S``                                       here (final): ``state.conductance``
+``read``               conductance with read noise                            :mod:`.readout`, called here
+``pulse_energy``       J per pulse, :class:`PulseEnergy`                       family
+``nominal_step``       S per pulse at mid-range (weight mapping)               family
+=====================  =====================================================  ==========
 
-Plus ``read(state, *, key)`` (conductance with read noise) and
-``pulse_energy(state) -> PulseCounts`` (energy of one potentiation and one depression
-pulse per cell, in joules).
+Families never re-implement a final method: they implement the ``_``-prefixed hooks.
 """
-from __future__ import annotations
+
 
 import abc
 from typing import NamedTuple
 
 import equinox as eqx
+from equinox import AbstractVar
+import jax
 import jax.numpy as jnp
-from jaxtyping import Array, ArrayLike, PRNGKeyArray
+import numpy as np
+from jaxtyping import Array, ArrayLike, Float, Int8, PRNGKeyArray
+
+from ..._checks import is_concrete
+from .readout import read_conductance, read_noise_std
+from .variability import CellSample, Variability
+
+#: Fault codes of :attr:`AbstractDeviceState.stuck` (int8).
+WORKING, STUCK_MIN, STUCK_MAX = 0, 1, 2
 
 
 class PulseCounts(NamedTuple):
-    """Potentiation and depression pulse counts per cell (non-negative, same shape).
+    """Potentiation and depression pulse *counts* per cell (non-negative, same shape ``S``;
+    fractional counts allowed: a fraction of a pulse)."""
 
-    Also used for per-pulse quantities split by direction (for example the energy of one
-    potentiation and one depression pulse, in J).
-    """
+    up: Array
+    down: Array
+
+
+class PulseEnergy(NamedTuple):
+    """Energy [J] of one potentiation (``up``) and one depression (``down``) pulse per cell
+    (each of shape ``S``, ≥ 0)."""
 
     up: Array
     down: Array
@@ -51,64 +65,211 @@ def split_pulses(pulses) -> PulseCounts:
     """Return ``pulses`` as :class:`PulseCounts`.
 
     A signed array ``n`` becomes ``PulseCounts(up=max(n, 0), down=max(-n, 0))``; a
-    :class:`PulseCounts` is returned with its counts as arrays.
+    :class:`PulseCounts` is returned with its counts as arrays.  Anything else (for example
+    a :class:`PulseEnergy`) is refused.
     """
     if isinstance(pulses, PulseCounts):
         return PulseCounts(jnp.asarray(pulses.up), jnp.asarray(pulses.down))
+    if isinstance(pulses, tuple):
+        raise TypeError(f"pulses must be a signed count array or a PulseCounts, got {type(pulses).__name__}")
     n = jnp.asarray(pulses)
     return PulseCounts(jnp.maximum(n, 0), jnp.maximum(-n, 0))
 
 
-class AbstractDevice(eqx.Module):
-    """Interface of a device family.  See the module docstring for the contract."""
+class AbstractDeviceState(eqx.Module):
+    """What the state of every array of devices holds (each of the array's shape ``S``).
 
-    @abc.abstractmethod
-    def init(self, shape: tuple[int, ...], *, key: PRNGKeyArray, conductance: ArrayLike | None = None):
-        """State of an array of devices of shape ``shape``.
+    A family's state class adds its own variables (ions, spins, …) as fields.
+
+    Attributes:
+        conductance: conductance [S] a read sees (before read noise).
+        g_min: this cell's lower conductance bound [S] (device-to-device sample).
+        g_max: this cell's upper conductance bound [S].
+        stuck: int8 fault code: :data:`WORKING` (0), :data:`STUCK_MIN` (1: at ``g_min``),
+            :data:`STUCK_MAX` (2: at ``g_max``).
+    """
+
+    conductance: AbstractVar[Array]
+    g_min: AbstractVar[Array]
+    g_max: AbstractVar[Array]
+    stuck: AbstractVar[Array]
+
+
+def hold_stuck(new: Array, old: Array, stuck: Array) -> Array:
+    """``new`` where the cell works, ``old`` where it is stuck (any shape; ``stuck`` int8)."""
+    return jnp.where(stuck == WORKING, new, old)
+
+
+def _check_shape(shape) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(s) for s in shape)
+    except TypeError:
+        raise TypeError(f"shape must be a tuple of non-negative integers, got {shape!r}") from None
+    if any(s < 0 for s in shape):
+        raise ValueError(f"shape must be a tuple of non-negative integers, got {shape!r}")
+    return shape
+
+
+def check_duration(duration) -> None:
+    """``ValueError`` unless a concrete ``duration`` [s] is finite and ≥ 0 everywhere (traced
+    values are not checked)."""
+    if not is_concrete(duration):
+        return
+    d = np.asarray(duration, dtype=np.float64)
+    if np.any(np.isinf(d)) and np.all(~np.isnan(d)):
+        raise ValueError("duration must be finite, got inf; for the long-time state evolve for a long finite "
+                         "time (for example 1e12 s): every family's evolve returns in bounded time")
+    if not np.all(np.isfinite(d)) or np.any(d < 0):
+        bad = d[~(np.isfinite(d) & (d >= 0))].ravel()
+        raise ValueError(f"duration must be finite and >= 0 s, got {float(bad[0])!r}")
+
+
+class AbstractDevice(eqx.Module):
+    """Interface of a device family (see the module docstring for the contract).
+
+    Every family has a :class:`~synaptax.devices.core.variability.Variability` (or a
+    family subclass of it) as its ``variability`` field.
+    """
+
+    variability: AbstractVar[Variability]
+
+    # ------------------------------------------------------------------ final methods
+    def init(self, shape: tuple[int, ...], *, key: PRNGKeyArray,
+             conductance: ArrayLike | None = None) -> AbstractDeviceState:
+        """State of an array of devices of shape ``shape`` (a tuple of ints, e.g.
+        ``(rows, cols)``).
 
         Args:
-            shape: array shape, e.g. ``(rows, cols)``.
-            key: PRNG key for device-to-device variation (keyword-only).
-            conductance: optional initial conductance [S], broadcastable to ``shape``,
-                clipped to each cell's range; the family's default otherwise.
+            shape: array shape ``S``.
+            key: PRNG key for device-to-device variation (keyword-only).  It is split into
+                two streams: the per-cell bounds and stuck faults every family shares
+                (:meth:`Variability.sample_cells`) and the family's own samples.
+            conductance: optional initial conductance [S], broadcastable to ``S``, clipped
+                to each cell's bounds; the family's default otherwise.  Stuck cells sit at
+                their bound whatever it says.
+
+        Returns:
+            The family's state (an :class:`AbstractDeviceState`), every field of shape ``S``
+            (or ``S`` plus trailing family axes).
         """
+        shape = _check_shape(shape)
+        k_cells, k_family = jax.random.split(key)
+        dtype = jnp.result_type(float)
+        cells = self.variability.sample_cells(k_cells, shape, self.conductance_range, dtype)
+        g0 = None if conductance is None else jnp.broadcast_to(jnp.asarray(conductance, dtype), shape)
+        return self._init(cells, key=k_family, conductance=g0)
+
+    def apply_pulses(self, state: AbstractDeviceState, pulses, *, key: PRNGKeyArray) -> AbstractDeviceState:
+        """Apply pulses per cell: the potentiation count first, then the depression count.
+
+        Args:
+            state: the family's state of shape ``S``.
+            pulses: signed pulse count per cell (broadcastable to ``S``; positive
+                potentiates) or :class:`PulseCounts` of non-negative ``up``/``down`` counts.
+                Counts may be fractional (a fraction of a pulse).
+            key: PRNG key for cycle-to-cycle noise (keyword-only).
+
+        Returns:
+            The new state; stuck cells do not move.  What one pulse is (amplitude, width,
+            train) is a parameter of the device model.
+        """
+        counts = split_pulses(pulses)
+        g = state.conductance
+        up = jnp.broadcast_to(counts.up, g.shape).astype(g.dtype)
+        down = jnp.broadcast_to(counts.down, g.shape).astype(g.dtype)
+        return self._apply_counts(state, up, down, key=key)
+
+    def apply_pulses_many(self, states: tuple, pulses: tuple, *, keys: tuple,
+                          max_count: int | None = None) -> tuple:
+        """:meth:`apply_pulses` on several arrays of this device at once (the two arrays of
+        a differential pair, say): ``states[i]`` gets ``pulses[i]`` with ``keys[i]``.
+
+        ``max_count``: a static bound the caller guarantees, every count being a whole
+        number in ``[0, max_count]`` (a coincidence update's batch × train length); a family
+        may use it to pick a cheaper exact evaluation.  Returns the new states as a tuple.
+        """
+        return self._apply_many(tuple(states), tuple(split_pulses(p) for p in pulses), tuple(keys), max_count)
+
+    def evolve(self, state: AbstractDeviceState, duration: ArrayLike) -> AbstractDeviceState:
+        """Let ``duration`` seconds pass with no pulse (relaxation, retention, drift).
+
+        Args:
+            state: the family's state of shape ``S``.
+            duration: time [s], scalar or broadcastable to ``S``; finite and ≥ 0 (checked
+                when concrete: ``inf`` is refused with a ``ValueError``).
+
+        Returns:
+            The new state, in bounded time for any finite duration; the identity for
+            families without time dependence.  Stuck cells do not move.
+        """
+        check_duration(duration)
+        return self._evolve(state, jnp.asarray(duration, state.conductance.dtype))
+
+    def conductance(self, state: AbstractDeviceState) -> Array:
+        """Conductance [S] of every cell, shape ``S`` (no read noise)."""
+        return state.conductance
+
+    def read(self, state: AbstractDeviceState, *, key: PRNGKeyArray | None = None) -> Array:
+        """Conductance [S] as one read sees it, shape ``S``: with relative read noise
+        ``variability.read_noise`` (independent per cell and per read, clipped at zero).
+
+        ``key`` is required unless the read noise is a concrete zero.
+        """
+        return read_conductance(state.conductance, self.variability.read_noise, key=key)
+
+    def read_noise_std(self, state: AbstractDeviceState) -> Array | None:
+        """Standard deviation [S] of one read of each cell (shape ``S``), or None for a
+        noiseless read (a concrete zero ``read_noise``).  Lets a crossbar apply read noise
+        as its exact Gaussian effect on output currents without sampling every cell."""
+        return read_noise_std(state.conductance, self.variability.read_noise)
+
+    # ------------------------------------------------------------------ family hooks
+    @abc.abstractmethod
+    def _init(self, cells: CellSample, *, key: PRNGKeyArray, conductance: Array | None) -> AbstractDeviceState:
+        """The family's state from the shared per-cell samples ``cells`` (bounds and faults,
+        shape ``S``), the family's own key, and an initial conductance [S] of shape ``S`` or
+        None (the family's default)."""
 
     @abc.abstractmethod
-    def apply_pulses(self, state, pulses, *, key: PRNGKeyArray):
-        """Apply a signed pulse count per cell (or :class:`PulseCounts`); return the new state."""
+    def _apply_counts(self, state, up: Array, down: Array, *, key: PRNGKeyArray):
+        """Apply ``up`` then ``down`` pulses (non-negative float arrays of the state's shape)."""
 
-    def evolve(self, state, duration: ArrayLike):
-        """Let ``duration`` [s] pass with no pulse applied.  Identity by default."""
+    def _apply_many(self, states, pulses, keys, max_count):
+        return tuple(self.apply_pulses(s, p, key=k) for s, p, k in zip(states, pulses, keys))
+
+    def _evolve(self, state, duration: Array):
+        """Time evolution for a checked ``duration`` [s]; the identity by default."""
         return state
 
+    # ------------------------------------------------------------------ abstract
     @abc.abstractmethod
-    def conductance(self, state) -> Array:
-        """Conductance [S] of every cell, shape of the state's array."""
-
-    def read(self, state, *, key: PRNGKeyArray | None = None) -> Array:
-        """Conductance [S] as a read sees it (with read noise where the family has it)."""
-        return self.conductance(state)
-
-    def read_noise_std(self, state) -> Array | None:
-        """Standard deviation [S] of one read of each cell's conductance (independent per cell
-        and per read), or None for a noiseless read.  Lets a crossbar apply read noise as
-        its exact Gaussian effect on output currents without sampling every cell."""
-        return None
-
-    @abc.abstractmethod
-    def pulse_energy(self, state) -> PulseCounts:
-        """Energy [J] of one potentiation (``up``) and one depression (``down``) pulse per cell."""
+    def pulse_energy(self, state: AbstractDeviceState) -> PulseEnergy:
+        """Energy [J] of one potentiation and one depression pulse per cell (shape ``S``)."""
 
     @property
     @abc.abstractmethod
-    def conductance_range(self) -> tuple[float, float]:
-        """Nominal (minimum, maximum) conductance [S] of the family's cells."""
+    def conductance_range(self) -> tuple[ArrayLike, ArrayLike]:
+        """Nominal ``(minimum, maximum)`` conductance [S] of the family's cells (Python
+        floats, or arrays when the model's parameters are traced)."""
 
     @property
     @abc.abstractmethod
-    def nominal_step(self) -> float:
-        """Nominal conductance change [S] of one pulse at mid-range.
+    def nominal_step(self) -> ArrayLike:
+        """Nominal conductance change [S] of one pulse at mid-range (a float, or a scalar
+        array when the parameters are traced).  The crossbar's weight mapping divides a
+        desired weight change by it."""
 
-        The crossbar's weight mapping uses it to turn a desired weight change into a pulse
-        count.
-        """
+
+def stack_models(models):
+    """Stack device models of one family and one static structure into one model whose
+    every numeric leaf has a leading axis (for ``jax.vmap`` over a parameter sweep)."""
+    models = list(models)
+    if not models:
+        raise ValueError("models must not be empty")
+    return jax.tree_util.tree_map(lambda *leaves: jnp.stack([jnp.asarray(v) for v in leaves]), *models)
+
+
+__all__ = [
+    "STUCK_MAX", "STUCK_MIN", "WORKING", "AbstractDevice", "AbstractDeviceState", "PulseCounts", "PulseEnergy",
+    "check_duration", "hold_stuck", "split_pulses", "stack_models",
+]

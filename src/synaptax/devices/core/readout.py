@@ -1,4 +1,8 @@
-"""Magnetisation → conductance transducers: how a magnetic weight sits in a crossbar.
+"""Readout: how a read sees a cell, shared by every family.
+
+* :func:`read_conductance` / :func:`read_noise_std`: relative read noise (independent per
+  cell and per read), the one implementation behind every family's ``read``.
+* Magnetisation → conductance transducers: how a magnetic weight sits in a crossbar.
 
 A magneto-ionic synapse stores its weight as a magnetisation ``M``; a crossbar needs a
 conductance.  A *transducer* is the read element between the two (an anomalous-Hall bar or
@@ -16,9 +20,37 @@ import abc
 
 import equinox as eqx
 import jax.numpy as jnp
-from jaxtyping import Array, ArrayLike
+from jaxtyping import Array, ArrayLike, PRNGKeyArray
 
-from ..._checks import check_less, check_nonnegative, check_positive
+from ..._checks import check_less, check_nonnegative, check_positive, is_concrete
+from ... import _random as fast_random
+
+
+def _noiseless(read_noise) -> bool:
+    return is_concrete(read_noise) and not bool(jnp.any(jnp.asarray(read_noise) != 0))
+
+
+def read_conductance(conductance: Array, read_noise: ArrayLike, *, key: PRNGKeyArray | None = None) -> Array:
+    """One read of ``conductance`` [S] (any shape ``S``) with relative read noise:
+    ``max(G·(1 + read_noise·ξ), 0)``, ``ξ`` standard normal per cell and per read.
+
+    ``key`` is required unless ``read_noise`` is a concrete zero (traced values, e.g. under
+    ``jax.vmap`` over a stack of models, always draw).
+    """
+    if _noiseless(read_noise):
+        return conductance
+    if key is None:
+        raise ValueError("key is required to read a device with read_noise > 0 (pass key=...)")
+    xi = fast_random.normal(key, conductance.shape, conductance.dtype)
+    return jnp.maximum(conductance * (1.0 + read_noise * xi), 0.0)
+
+
+def read_noise_std(conductance: Array, read_noise: ArrayLike) -> Array | None:
+    """Standard deviation [S] of one read, ``read_noise·G`` (shape of ``conductance``), or
+    None when ``read_noise`` is a concrete zero."""
+    if _noiseless(read_noise):
+        return None
+    return read_noise * conductance
 
 
 class AbstractTransducer(eqx.Module):
@@ -84,4 +116,4 @@ class LinearTransducer(AbstractTransducer):
         return (self.g_on - self.g_off) / self.m_ref
 
 
-__all__ = ["AbstractTransducer", "LinearTransducer"]
+__all__ = ["AbstractTransducer", "LinearTransducer", "read_conductance", "read_noise_std"]

@@ -1,53 +1,193 @@
-"""Device-to-device and cycle-to-cycle variability of pulsed devices.
+"""Variability with one meaning across families.
 
-Every spread is relative (a fraction), so a model and its variability compose freely.
-Following aihwkit's convention, each physical parameter has a device-to-device (d2d)
-sibling sampled once per cell at :meth:`init` time, and updates get cycle-to-cycle (c2c)
-noise drawn per call.
+:class:`Variability` holds the spreads every family shares — the per-cell conductance
+window (``d2d_bounds``), stuck-at faults and read noise — and implements their sampling
+once (:meth:`Variability.sample_cells`).  A family whose cells have more to spread
+subclasses it and names the new fields for what they spread:
+:class:`StepVariability` (generic pulsed devices and ECRAM: the step, its asymmetry and the
+per-pulse noise), ``MagnetoIonicVariability`` (the rates and the capacity of the film).
+
+Every spread is relative (a fraction) unless its docstring says otherwise, so a model and its
+variability compose freely; every field may be traced (``jax.vmap`` over a stack of models).
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, Int8, PRNGKeyArray
 
 from ..._checks import check_nonnegative, check_probability, is_concrete
+from ... import _random as fast_random
+
+#: Smallest window a sampled cell keeps, as a fraction of the nominal window [assumed].
+MIN_WINDOW = 0.05
+
+
+class CellSample(NamedTuple):
+    """Per-cell samples every family shares (each of the array's shape ``S``).
+
+    Attributes:
+        g_min: lower conductance bound [S].
+        g_max: upper conductance bound [S], ≥ ``g_min + MIN_WINDOW·(nominal window)``.
+        stuck: int8 fault code (0 working, 1 stuck at ``g_min``, 2 stuck at ``g_max``).
+    """
+
+    g_min: Float[Array, "..."]
+    g_max: Float[Array, "..."]
+    stuck: Int8[Array, "..."]
+
+    def place(self, conductance: Array) -> Array:
+        """``conductance`` [S] clipped to each cell's bounds, stuck cells at their bound."""
+        g = jnp.clip(conductance, self.g_min, self.g_max)
+        return jnp.where(self.stuck == 1, self.g_min, jnp.where(self.stuck == 2, self.g_max, g))
 
 
 class Variability(eqx.Module):
-    """Spreads of a pulsed device; all default to zero (an ideal, uniform array).
+    """Spreads every family shares; all default to zero (an ideal, uniform array).
 
     Attributes:
-        d2d_step: relative standard deviation of each cell's step size (potentiation and
-            depression steps scaled together), sampled per cell; truncated at zero.
-        d2d_asymmetry: standard deviation of each cell's up/down asymmetry ``β``
-            (``step_up = step·(1 + β)``, ``step_down = step·(1 − β)``), added to the
-            model's mean asymmetry.
-        d2d_bounds: relative standard deviation of each cell's ``g_min`` and ``g_max``.
-        c2c: relative standard deviation of one pulse's conductance change, relative to
-            the deterministic change (aihwkit's ``dw_min_std``).  For ``n`` pulses the
-            noise standard deviation is ``c2c · |ΔG_det| / √n`` (the sum of ``n``
-            independent per-pulse errors); independent of ``c2c_range``'s, the variances
-            add.
-        c2c_range: standard deviation of one pulse's change relative to the conductance
-            range ``g_max − g_min`` (NeuroSim's convention), ``√n``-scaled for ``n`` pulses.
+        d2d_bounds: relative device-to-device spread of each cell's *weight bounds*,
+            aihwkit's convention (``w_max_dtod``/``w_min_dtod``): around the middle of the
+            nominal window ``g_c = (g_min + g_max)/2`` with half-width ``h``, each cell's
+            bounds are ``g_max = g_c + h·(1 + d2d_bounds·z₁)`` and
+            ``g_min = g_c − h·(1 + d2d_bounds·z₂)`` (independent standard normals), so the
+            upper and the lower weight bound of a differential pair spread alike.  Each cell
+            keeps ``g_min ≥ MIN_WINDOW·g_min_nominal`` and a window of at least
+            ``MIN_WINDOW`` of the nominal one.
         stuck_min: probability that a cell is stuck at its ``g_min``.
         stuck_max: probability that a cell is stuck at its ``g_max``.
-        read_noise: relative standard deviation of a read of the conductance (drawn per
+        read_noise: relative standard deviation of one read of the conductance (drawn per
             read, independently per cell).
     """
 
-    d2d_step: float = 0.0
-    d2d_asymmetry: float = 0.0
     d2d_bounds: float = 0.0
-    c2c: float = 0.0
-    c2c_range: float = 0.0
     stuck_min: float = 0.0
     stuck_max: float = 0.0
     read_noise: float = 0.0
 
     def __check_init__(self):
-        for name in ("d2d_step", "d2d_asymmetry", "d2d_bounds", "c2c", "c2c_range", "read_noise"):
-            check_nonnegative(name, getattr(self, name))
+        check_nonnegative("d2d_bounds", self.d2d_bounds)
+        check_nonnegative("read_noise", self.read_noise)
         check_probability("stuck_min", self.stuck_min)
         check_probability("stuck_max", self.stuck_max)
         if is_concrete((self.stuck_min, self.stuck_max)):
             check_probability("stuck_min + stuck_max", float(self.stuck_min) + float(self.stuck_max))
+
+    def sample_cells(self, key: PRNGKeyArray, shape: tuple[int, ...], window, dtype) -> CellSample:
+        """Per-cell bounds and fault codes of an array of ``shape``.
+
+        Args:
+            key: PRNG key; split into a bounds stream and a fault stream.
+            shape: array shape ``S``.
+            window: nominal ``(g_min, g_max)`` [S] of the family.
+            dtype: float dtype of the bounds.
+        """
+        k_bounds, k_stuck = jax.random.split(key)
+        lo, hi = (jnp.asarray(w, dtype) for w in window)
+        centre, half = 0.5 * (lo + hi), 0.5 * (hi - lo)
+        z_hi, z_lo = fast_random.normal(k_bounds, (2,) + tuple(shape), dtype)
+        g_max = centre + half * (1.0 + self.d2d_bounds * z_hi)
+        g_min = jnp.maximum(centre - half * (1.0 + self.d2d_bounds * z_lo), MIN_WINDOW * lo)
+        g_max = jnp.maximum(g_max, g_min + MIN_WINDOW * (hi - lo))
+        u = fast_random.uniform(k_stuck, shape, dtype)
+        stuck = jnp.where(u < self.stuck_min, 1, jnp.where(u < self.stuck_min + self.stuck_max, 2, 0)).astype(jnp.int8)
+        return CellSample(g_min, g_max, stuck)
+
+
+class StepVariability(Variability):
+    """Variability of devices moved by a conductance *step* per pulse (the generic pulsed
+    devices and ECRAM), after aihwkit's and NeuroSim's conventions.
+
+    Attributes (beyond :class:`Variability`):
+        d2d_step: relative device-to-device spread of each cell's step size (potentiation
+            and depression steps scaled together), truncated at zero.
+        d2d_asymmetry: device-to-device standard deviation of each cell's up/down
+            asymmetry ``β`` (``step_up = step·(1 + β)``, ``step_down = step·(1 − β)``),
+            added to the model's mean asymmetry.
+        c2c: relative standard deviation of one pulse's step (aihwkit's ``dw_min_std``):
+            pulse ``k`` changes the conductance by ``δ_k·(1 + c2c·ξ_k)``, ``δ_k`` the law's
+            step at the cell's (noisy) present conductance.
+        c2c_range: standard deviation of one pulse's additive error relative to the
+            conductance range ``g_max − g_min`` (NeuroSim's convention).
+
+    For ``n`` pulses in one call the summed error of the ``n`` per-pulse errors, carried
+    along the law, is drawn at once (:func:`step_noise_variance`).
+    """
+
+    d2d_step: float = 0.0
+    d2d_asymmetry: float = 0.0
+    c2c: float = 0.0
+    c2c_range: float = 0.0
+
+    def __check_init__(self):
+        for name in ("d2d_step", "d2d_asymmetry", "c2c", "c2c_range"):
+            check_nonnegative(name, getattr(self, name))
+
+    @property
+    def has_step_noise(self) -> bool:
+        """False when both per-pulse noises are concrete zeros (no draw needed)."""
+        if not is_concrete((self.c2c, self.c2c_range)):
+            return True
+        return bool(self.c2c != 0 or self.c2c_range != 0)
+
+    def sample_steps(self, key: PRNGKeyArray, shape: tuple[int, ...], asymmetry, dtype) -> tuple[Array, Array]:
+        """Per-cell ``(scale_up, scale_down)`` multipliers of the nominal step: a common
+        factor ``max(1 + d2d_step·z, 0)`` times ``1 ± β`` with ``β = asymmetry +
+        d2d_asymmetry·z'`` clipped to [−1, 1]."""
+        z_step, z_asym = fast_random.normal(key, (2,) + tuple(shape), dtype)
+        scale = jnp.maximum(1.0 + self.d2d_step * z_step, 0.0)
+        beta = jnp.clip(asymmetry + self.d2d_asymmetry * z_asym, -1.0, 1.0)
+        return scale * (1.0 + beta), scale * (1.0 - beta)
+
+
+def _geometric_sum_ratio(eps: Array, n: Array) -> Array:
+    """``((1 + eps)^n − 1)/eps`` for ``eps ≥ 0`` (→ ``n`` as ``eps → 0``)."""
+    small = eps < 1e-6
+    safe = jnp.where(small, 1.0, eps)
+    exact = jnp.expm1(n * jnp.log1p(safe)) / safe
+    return jnp.where(small, n * (1.0 + 0.5 * (n - 1.0) * eps), exact)
+
+
+def step_noise_variance(c2c, c2c_range, step_end: Array, contraction: Array, n: Array, span: Array,
+                        contraction_n: Array | None = None) -> Array:
+    """Variance [S²] of the summed cycle-to-cycle error of ``n`` pulses of one direction.
+
+    Pulse ``k`` (``k = 0 … n−1``) adds ``δ_k·c2c·ξ_k + c2c_range·span·ξ'_k``; a later pulse
+    carries an earlier error on multiplied by the law's per-pulse *contraction* ``ρ``
+    (``∂x_{k+1}/∂x_k``).  For a law that is affine per pulse (constant step ``ρ = 1``, linear
+    step and soft bounds ``ρ = 1 − 2γ·step/span``, NeuroSim's exponential ``ρ = e^{−r}``) this
+    is exact for any ``n`` (the multiplicative noise to all orders):
+
+        Var = c2c²·(δ_n/ρ)²·((1 + ε)ⁿ − 1)/ε  +  (c2c_range·span)²·(1 − ρ^{2n})/(1 − ρ²),
+        ε = (1 − ρ)²·c2c²/ρ²,
+
+    with ``δ_n`` the law's step at the deterministic end point (``δ_n/ρ`` is the step of the
+    last pulse).  For other laws ``ρ`` is the geometric mean contraction ``(δ_n/δ_0)^{1/n}``
+    and the result is their first-order (small-noise) value along a geometric step
+    profile; its error is measured in the tests.
+
+    Args:
+        c2c, c2c_range: the :class:`StepVariability` spreads.
+        step_end: ``δ_n`` [S], the step one more pulse would make at the end point.
+        contraction: ``ρ`` in (0, 1] (or > 1 for a law whose step grows).
+        n: pulse count (≥ 0, may be fractional).
+        span: the cell's range ``g_max − g_min`` [S].
+        contraction_n: ``ρⁿ`` when known more cheaply or exactly; computed otherwise.
+
+    Every array broadcasts to the cells' shape; zero where ``n = 0``.
+    """
+    rho = jnp.maximum(contraction, 1e-6)
+    rho_n = rho**n if contraction_n is None else contraction_n
+    eps = ((1.0 - rho) * c2c / rho) ** 2
+    v_mult = (c2c * step_end / rho) ** 2 * _geometric_sum_ratio(eps, n)
+    one_minus = 1.0 - rho * rho
+    near_one = jnp.abs(one_minus) < 1e-6
+    series = jnp.where(near_one, n, (1.0 - rho_n * rho_n) / jnp.where(near_one, 1.0, one_minus))
+    v_add = (c2c_range * span) ** 2 * series
+    return jnp.where(n > 0, v_mult + v_add, 0.0)
+
+
+__all__ = ["CellSample", "MIN_WINDOW", "StepVariability", "Variability", "step_noise_variance"]

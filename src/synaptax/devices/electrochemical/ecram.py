@@ -22,7 +22,7 @@ from jaxtyping import Array, ArrayLike, PRNGKeyArray
 from ..._checks import check_finite, check_less, check_nonnegative, check_positive, is_concrete
 from ... import _random as fast_random
 from ..core.contract import AbstractDevice, PulseCounts, split_pulses
-from ..core.variability import Variability
+from ..core.variability import StepVariability
 
 _LN10 = math.log(10.0)
 
@@ -189,7 +189,7 @@ class ECRAMDevice(AbstractDevice):
     pulse_voltage: float = 1.0
     pulse_width: float = 0.5
     dynamic_energy: float = 0.0
-    variability: Variability = Variability()
+    variability: StepVariability = StepVariability()
     ocp_offset_std: float = 0.0
     substeps: int = eqx.field(static=True, default=8)
 
@@ -226,8 +226,8 @@ class ECRAMDevice(AbstractDevice):
         check_nonnegative("ocp_offset_std", self.ocp_offset_std)
         if not isinstance(self.geometry, ECRAMGeometry):
             raise TypeError(f"geometry must be an ECRAMGeometry, got {type(self.geometry).__name__}")
-        if not isinstance(self.variability, Variability):
-            raise TypeError(f"variability must be a Variability, got {type(self.variability).__name__}")
+        if not isinstance(self.variability, StepVariability):
+            raise TypeError(f"variability must be a StepVariability, got {type(self.variability).__name__}")
         if isinstance(self.substeps, bool) or not isinstance(self.substeps, int) or self.substeps < 1:
             raise ValueError(f"substeps must be an integer >= 1, got {self.substeps!r}")
 
@@ -590,7 +590,7 @@ def normalized_pulse_energy(device: ECRAMDevice, conductance: ArrayLike) -> Arra
     :data:`AJ_PER_UM2_PER_NS` (= 1e3) to read it in aJ µm⁻² nS⁻¹.
     """
     g = jnp.asarray(conductance, jnp.result_type(float))
-    nominal = dataclasses.replace(device, variability=Variability(), ocp_offset_std=0.0, asymmetry=0.0)
+    nominal = dataclasses.replace(device, variability=StepVariability(), ocp_offset_std=0.0, asymmetry=0.0)
     state = nominal.init(g.shape, key=jax.random.key(0), conductance=g)
     # a window wide enough never to clip the one-pulse change
     state = eqx.tree_at(lambda s: (s.g_min, s.g_max), state, (g * 1e-3, g * 1e3))

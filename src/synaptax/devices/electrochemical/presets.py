@@ -22,7 +22,7 @@ import dataclasses
 import math
 
 from .ecram import AJ_PER_UM2_PER_NS, ECRAMDevice, ECRAMGeometry
-from ..core.variability import Variability
+from ..core.variability import StepVariability
 
 # ----------------------------------------------------------------------------- geometry
 #: The paper's Mg-EIS: channel l × w = 100 µm × 500 µm between source and drain, WO₃ film
@@ -113,7 +113,7 @@ TRAIN_WINDOW = (10e-6, 100e-6)   # S, film geometry [assumed; module docstring]
 #: Training current pulse, 2 µA × 0.5 s (one of the amplitudes of Fig. 4b's sweep, where
 #: ΔG ∝ I_p holds) [assumed]: ≈ 0.2 µS per pulse at mid-window, ≈ 450 steps across it.
 TRAIN_PULSE_CURRENT = 2e-6
-TRAIN_VARIABILITY = Variability(d2d_step=0.1, d2d_asymmetry=0.02, c2c=0.1)   # [fit]
+TRAIN_VARIABILITY = StepVariability(d2d_step=0.1, d2d_asymmetry=0.02, c2c=0.1)   # [fit]
 TRAIN_OCP_OFFSET_STD = 0.005    # V [fit]: cell-to-cell OCP offsets (the paper's Fig. 5 drift)
 
 
@@ -140,7 +140,7 @@ def mg_wo3_film(*, rest_condition: str = "open-circuit", rest_voltage: float = 0
     [fit].  The device of validation targets C1–C6.
     """
     return _mg_law(rest_condition=rest_condition, rest_voltage=rest_voltage,
-                   variability=Variability(d2d_step=0.05, c2c=0.05), ocp_offset_std=0.002)
+                   variability=StepVariability(d2d_step=0.05, c2c=0.05), ocp_offset_std=0.002)
 
 
 def mg_wo3_voltage() -> ECRAMDevice:

@@ -1,9 +1,7 @@
 """Constant-step device: every pulse changes the conductance by the same amount."""
 from __future__ import annotations
 
-
 from .pulsed import AbstractPulsedDevice
-from ..core.variability import Variability
 
 
 class ConstantStepDevice(AbstractPulsedDevice):
@@ -11,22 +9,13 @@ class ConstantStepDevice(AbstractPulsedDevice):
 
     Update law, per pulse: ``G ← clip(G ± Δg, g_min, g_max)`` with ``Δg = step·(1 ± β)``
     (potentiation ``+``, depression ``−``).  For ``n`` pulses: ``G + n·Δg``, then clipped.
+    Affine with ``c = 0``: the ``n``-pulse noise is exactly ``c2c·Δg·√n``.
 
     Attributes: see :class:`~synaptax.devices.generic.pulsed.AbstractPulsedDevice`.
     """
 
-    g_min: float = 0.1e-6
-    g_max: float = 1.0e-6
-    step: float = 1e-9
-    asymmetry: float = 0.0
-    variability: Variability = Variability()
-    pulse_voltage: float = 1.0
-    pulse_width: float = 1e-9
-
-    def _potentiate(self, x, n, step, span):
-        return x + n * step
-
-    def _depress(self, x, n, step, span):
-        return x - n * step
+    def _affine(self, step, *, potentiate):
+        return (step if potentiate else -step), 0.0
 
 
+__all__ = ["ConstantStepDevice"]

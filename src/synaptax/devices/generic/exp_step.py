@@ -23,22 +23,16 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from ..._checks import check_nonnegative, check_positive
+from ..core.variability import StepVariability
 from .pulsed import AbstractPulsedDevice
-from ..core.variability import Variability
-
-
-def _exp_branch(x, n, rate, p_max):
-    """Normalised conductance after ``n`` pulses along ``x(P) = (1 − e^(−rP))/(1 − e^(−r·P_max))``."""
-    small = rate < 1e-9
-    r = jnp.where(small, 1.0, rate)
-    decay = jnp.exp(-n * r)
-    d = -jnp.expm1(-p_max * r)
-    nonlinear = x * decay - jnp.expm1(-n * r) / d
-    return jnp.where(small, x + n / p_max, nonlinear)
 
 
 class ExpStepDevice(AbstractPulsedDevice):
     """NeuroSim's exponential nonlinear device (see module docstring for the law).
+
+    One pulse is affine in ``x`` (``x ← x·e^(−r) + (1 − e^(−r))/D`` with ``r = |NL|·step``
+    per pulse, ``step`` normalised), so ``n`` pulses and their cycle-to-cycle noise are
+    exact closed forms.
 
     Attributes:
         levels: number of pulses ``P_max`` that take the cell across its whole range.
@@ -52,20 +46,13 @@ class ExpStepDevice(AbstractPulsedDevice):
     step moves as if it got 10 % more pulses.
     """
 
-    g_min: float
-    g_max: float
-    step: float
-    asymmetry: float
-    variability: Variability
-    pulse_voltage: float
-    pulse_width: float
-    levels: float
-    nl_up: float
-    nl_down: float
+    levels: float = 100
+    nl_up: float = 1.0
+    nl_down: float = 1.0
 
     def __init__(self, *, levels: float = 100, nl_up: float = 1.0, nl_down: float = 1.0,
                  g_min: float = 0.1e-6, g_max: float = 1.0e-6, asymmetry: float = 0.0,
-                 variability: Variability = Variability(), pulse_voltage: float = 1.0,
+                 variability: StepVariability = StepVariability(), pulse_voltage: float = 1.0,
                  pulse_width: float = 1e-9):
         check_positive("levels", levels)
         self.levels = levels
@@ -80,14 +67,23 @@ class ExpStepDevice(AbstractPulsedDevice):
         self.pulse_width = pulse_width
 
     def __check_init__(self):
-        self._check_common()
         check_nonnegative("|nl_up|", abs(self.nl_up))
         check_nonnegative("|nl_down|", abs(self.nl_down))
 
-    def _potentiate(self, x, n, step, span):
-        n_eff = n * step * self.levels
-        return _exp_branch(x, n_eff, jnp.abs(self.nl_up) / self.levels, self.levels)
+    def _affine(self, step, *, potentiate):
+        # x(P) = (1 − e^(−ρP))/D, ρ = |NL|/P_max, D = 1 − e^(−|NL|); a pulse advances P by
+        # step·P_max (the cell's normalised step times P_max): x ← x·e^(−r) + (1 − e^(−r))/D,
+        # r = |NL|·step, i.e. a = c/D, c = 1 − e^(−r); depression mirrors it in 1 − x.
+        nl = jnp.abs(self.nl_up if potentiate else self.nl_down)
+        small = nl < 1e-9 * self.levels
+        nl_safe = jnp.where(small, 1.0, nl)
+        c = -jnp.expm1(-nl_safe * step)
+        inv_d = 1.0 / -jnp.expm1(-nl_safe)
+        if potentiate:
+            a = jnp.where(small, step, c * inv_d)
+        else:
+            a = jnp.where(small, -step, c * (1.0 - inv_d))
+        return a, jnp.where(small, 0.0, c)
 
-    def _depress(self, x, n, step, span):
-        n_eff = n * step * self.levels
-        return 1.0 - _exp_branch(1.0 - x, n_eff, jnp.abs(self.nl_down) / self.levels, self.levels)
+
+__all__ = ["ExpStepDevice"]

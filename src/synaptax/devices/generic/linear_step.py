@@ -7,22 +7,15 @@ normalised conductance ``x = (G − g_min)/(g_max − g_min)``:
 from __future__ import annotations
 
 from ..._checks import check_nonnegative
-from .pulsed import AbstractPulsedDevice, geometric_steps
-from ..core.variability import Variability
+from .pulsed import AbstractPulsedDevice
 
 
-def _affine_up(x, n, step, gamma):
-    # step_up(x) = step·(1 + γ(1 − 2x)) = a − c·x with a = step(1+γ), c = 2γ·step
-    a = step * (1.0 + gamma)
-    c = 2.0 * gamma * step
-    return x + (a - c * x) * geometric_steps(c, n)
-
-
-def _affine_down(x, n, step, gamma):
-    # step_down(x) = step·(1 + γ(2x − 1)); x ← x − step(1 − γ) − 2γ·step·x
-    a = -step * (1.0 - gamma)
-    c = 2.0 * gamma * step
-    return x + (a - c * x) * geometric_steps(c, n)
+def _linear(step, gamma, potentiate):
+    """``(a, c)`` of one pulse ``x ← x + a − c·x``: potentiation ``step·(1 + γ(1 − 2x))``
+    (``a = step(1+γ)``), depression ``−step·(1 + γ(2x − 1))`` (``a = −step(1−γ)``);
+    ``c = 2γ·step`` both ways."""
+    a = step * (1.0 + gamma) if potentiate else -step * (1.0 - gamma)
+    return a, 2.0 * gamma * step
 
 
 class LinearStepDevice(AbstractPulsedDevice):
@@ -41,29 +34,17 @@ class LinearStepDevice(AbstractPulsedDevice):
         others: see :class:`~synaptax.devices.generic.pulsed.AbstractPulsedDevice`.
     """
 
-    g_min: float = 0.1e-6
-    g_max: float = 1.0e-6
-    step: float = 1e-9
-    asymmetry: float = 0.0
-    variability: Variability = Variability()
-    pulse_voltage: float = 1.0
-    pulse_width: float = 1e-9
     gamma_up: float = 0.5
     gamma_down: float = 0.5
-    _whole_count_laws = True
 
     def __check_init__(self):
-        self._check_common()
         check_nonnegative("gamma_up", self.gamma_up)
         check_nonnegative("gamma_down", self.gamma_down)
         check_nonnegative("1 - gamma_up", 1.0 - self.gamma_up)
         check_nonnegative("1 - gamma_down", 1.0 - self.gamma_down)
 
-    def _potentiate(self, x, n, step, span):
-        return _affine_up(x, n, step, self.gamma_up)
-
-    def _depress(self, x, n, step, span):
-        return _affine_down(x, n, step, self.gamma_down)
+    def _affine(self, step, *, potentiate):
+        return _linear(step, self.gamma_up if potentiate else self.gamma_down, potentiate)
 
 
 class SoftBoundsDevice(AbstractPulsedDevice):
@@ -81,17 +62,8 @@ class SoftBoundsDevice(AbstractPulsedDevice):
     ``G_max − (G_max − G)(1 − 2·step_up/span)^n`` (and its mirror for depression).
     """
 
-    g_min: float = 0.1e-6
-    g_max: float = 1.0e-6
-    step: float = 1e-9
-    asymmetry: float = 0.0
-    variability: Variability = Variability()
-    pulse_voltage: float = 1.0
-    pulse_width: float = 1e-9
-    _whole_count_laws = True
+    def _affine(self, step, *, potentiate):
+        return _linear(step, 1.0, potentiate)
 
-    def _potentiate(self, x, n, step, span):
-        return _affine_up(x, n, step, 1.0)
 
-    def _depress(self, x, n, step, span):
-        return _affine_down(x, n, step, 1.0)
+__all__ = ["LinearStepDevice", "SoftBoundsDevice"]

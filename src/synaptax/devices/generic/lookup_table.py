@@ -23,8 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
+from ..core.variability import StepVariability
 from .pulsed import AbstractPulsedDevice
-from ..core.variability import Variability
 
 REQUIRED_COLUMNS = ("conductance_S", "delta_up_S", "delta_down_S")
 
@@ -61,20 +61,13 @@ class LookupTableDevice(AbstractPulsedDevice):
     spread stretches the (normalised) curves to each cell's bounds.
     """
 
-    g_min: float
-    g_max: float
-    step: float
-    asymmetry: float
-    variability: Variability
-    pulse_voltage: float
-    pulse_width: float
     table_conductance: Array
     table_delta_up: Array
     table_delta_down: Array
     trajectory_up: Array
     trajectory_down: Array
 
-    def __init__(self, conductance, delta_up, delta_down, *, variability: Variability = Variability(),
+    def __init__(self, conductance, delta_up, delta_down, *, variability: StepVariability = StepVariability(),
                  pulse_voltage: float = 1.0, pulse_width: float = 1e-9, max_pulses: int = 100_000):
         g = np.asarray(conductance, dtype=np.float64)
         up = np.asarray(delta_up, dtype=np.float64)
@@ -160,10 +153,9 @@ class LookupTableDevice(AbstractPulsedDevice):
     def _n_eff(self, n, step):
         return n * step * (self.g_max - self.g_min) / self.step
 
-    def _potentiate(self, x, n, step, span):
-        return jnp.where(n > 0, self._along(self.trajectory_up, x, self._n_eff(n, step)), x)
-
-    def _depress(self, x, n, step, span):
+    def _law(self, x, n, step, span, *, potentiate, bits):
+        if potentiate:
+            return jnp.where(n > 0, self._along(self.trajectory_up, x, self._n_eff(n, step)), x)
         return jnp.where(n > 0, 1.0 - self._along(self.trajectory_down, 1.0 - x, self._n_eff(n, step)), x)
 
 

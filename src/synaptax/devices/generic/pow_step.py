@@ -6,7 +6,6 @@ import jax.numpy as jnp
 
 from ..._checks import check_nonnegative
 from .pulsed import AbstractPulsedDevice
-from ..core.variability import Variability
 
 
 class PowStepDevice(AbstractPulsedDevice):
@@ -18,6 +17,8 @@ class PowStepDevice(AbstractPulsedDevice):
         depression:   ΔG = −step_down·(2·x)^γ_down
 
     so ``step`` is the step at mid-range and the step vanishes at the bound it moves to.
+    Not affine: the ``n``-pulse noise is the first-order estimate of
+    :func:`~synaptax.devices.core.variability.step_noise_variance` (error in the tests).
     No closed form exists for ``n`` pulses, so pulses are applied one at a time (exactly),
     in a loop of ``ceil(max n)`` iterations over the array; a fractional count applies the
     fraction of one step last.
@@ -26,18 +27,10 @@ class PowStepDevice(AbstractPulsedDevice):
         gamma_up, gamma_down: exponents ``γ ≥ 0`` (dimensionless).
     """
 
-    g_min: float = 0.1e-6
-    g_max: float = 1.0e-6
-    step: float = 1e-9
-    asymmetry: float = 0.0
-    variability: Variability = Variability()
-    pulse_voltage: float = 1.0
-    pulse_width: float = 1e-9
     gamma_up: float = 1.0
     gamma_down: float = 1.0
 
     def __check_init__(self):
-        self._check_common()
         check_nonnegative("gamma_up", self.gamma_up)
         check_nonnegative("gamma_down", self.gamma_down)
 
@@ -55,8 +48,13 @@ class PowStepDevice(AbstractPulsedDevice):
         x, _ = jax.lax.while_loop(cond, body, (x, n))
         return x
 
-    def _potentiate(self, x, n, step, span):
-        return self._loop(x, n, lambda x: step * (2.0 * (1.0 - x)) ** self.gamma_up)
+    def _step_at(self, x, step, span, *, potentiate):
+        if potentiate:
+            return step * (2.0 * (1.0 - x)) ** self.gamma_up
+        return -step * (2.0 * x) ** self.gamma_down
 
-    def _depress(self, x, n, step, span):
-        return self._loop(x, n, lambda x: -step * (2.0 * x) ** self.gamma_down)
+    def _law(self, x, n, step, span, *, potentiate, bits):
+        return self._loop(x, n, lambda x: self._step_at(x, step, span, potentiate=potentiate))
+
+
+__all__ = ["PowStepDevice"]

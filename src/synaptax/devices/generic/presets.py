@@ -9,7 +9,7 @@ from __future__ import annotations
 from .constant_step import ConstantStepDevice
 from .exp_step import ExpStepDevice
 from .linear_step import SoftBoundsDevice
-from ..core.variability import Variability
+from ..core.variability import StepVariability
 
 
 def idealized(*, levels: int = 1000) -> ConstantStepDevice:
@@ -34,7 +34,7 @@ def gokmen_vlasov() -> ConstantStepDevice:
     span = g_max - g_min
     return ConstantStepDevice(
         g_min=g_min, g_max=g_max, step=0.001 / 1.2 * span,
-        variability=Variability(d2d_step=0.3, c2c=0.3, d2d_asymmetry=0.02, d2d_bounds=0.3),
+        variability=StepVariability(d2d_step=0.3, c2c=0.3, d2d_asymmetry=0.02, d2d_bounds=0.3),
         pulse_voltage=1.0, pulse_width=1e-9)
 
 
@@ -49,14 +49,14 @@ def reram_soft_bounds(*, d2d: float = 0.3) -> SoftBoundsDevice:
     g_min, g_max = 1e-6, 10e-6
     return SoftBoundsDevice(
         g_min=g_min, g_max=g_max, step=(g_max - g_min) / 1000,
-        variability=Variability(d2d_step=d2d, d2d_bounds=d2d, d2d_asymmetry=0.1, c2c=0.3, read_noise=0.01),
+        variability=StepVariability(d2d_step=d2d, d2d_bounds=d2d, d2d_asymmetry=0.1, c2c=0.3, read_noise=0.01),
         pulse_voltage=1.5, pulse_width=10e-9)
 
 
 def _neurosim(levels, nl_up, nl_down, c2c, on_off):
     g_max = 1e-6  # [assumed] absolute scale; NeuroSim benchmarks quote on/off ratios
     return ExpStepDevice(levels=levels, nl_up=nl_up, nl_down=nl_down, g_min=g_max / on_off, g_max=g_max,
-                         variability=Variability(c2c_range=c2c), pulse_voltage=1.0, pulse_width=1e-6)
+                         variability=StepVariability(c2c_range=c2c), pulse_voltage=1.0, pulse_width=1e-6)
 
 
 def ag_asi() -> ExpStepDevice:

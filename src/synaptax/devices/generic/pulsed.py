@@ -1,34 +1,39 @@
 """Shared machinery of the generic pulsed devices (conductance set by pulse count).
 
 A generic pulsed device has one state variable, its conductance ``G`` [S], bounded per
-cell by ``[g_min, g_max]``.  A model supplies only its deterministic update law for
-``n`` same-direction pulses, written on the normalised conductance
-``x = (G − g_min)/(g_max − g_min)`` of each cell; this module adds device-to-device
-variation, cycle-to-cycle noise, clipping to the bounds, stuck-at faults, read noise and
-the write energy.
+cell by ``[g_min, g_max]``.  A model supplies only its deterministic per-pulse law on the
+normalised conductance ``x = (G − g_min)/(g_max − g_min)`` of each cell:
+
+* an *affine* law (one pulse is ``x ← x + a − c·x``: constant step, linear step, soft
+  bounds, NeuroSim's exponential) states its coefficients in :meth:`_affine`; ``n`` pulses
+  are then the exact geometric closed form and the cycle-to-cycle noise of ``n`` pulses is
+  exact too (:func:`~synaptax.devices.core.variability.step_noise_variance`);
+* any other law overrides :meth:`_law` (``n`` pulses) and, where it is cheap,
+  :meth:`_step_at` (one pulse); its noise is the first-order value along a geometric step
+  profile.
+
+This module adds device-to-device variation, cycle-to-cycle noise, clipping to the bounds,
+stuck-at faults and the write energy; read noise, bounds and faults are the contract's
+(:mod:`synaptax.devices.core`).
 
 Energy of one write pulse of amplitude ``V`` and width ``t``: ``E = V²·G·t`` (the
 resistive dissipation of the cell during the pulse, at its present conductance).
 """
 from __future__ import annotations
 
-import abc
-import contextlib
-import threading
-
-import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, ArrayLike, PRNGKeyArray
+import equinox as eqx
+from jaxtyping import Array, Float, Int8, PRNGKeyArray
 
 from ..._checks import check_finite, check_less, check_nonnegative, check_positive, is_concrete
 from ... import _random as fast_random
-from ..core.contract import AbstractDevice, PulseCounts, split_pulses
-from ..core.variability import Variability
+from ..core.contract import AbstractDevice, AbstractDeviceState, PulseCounts, PulseEnergy, hold_stuck
+from ..core.variability import CellSample, StepVariability, step_noise_variance
 
 
-class PulsedState(eqx.Module):
-    """State of an array of generic pulsed devices; every field has the array's shape.
+class PulsedState(AbstractDeviceState):
+    """State of an array of generic pulsed devices; every field has the array's shape ``S``.
 
     Attributes:
         conductance: present conductance [S].
@@ -39,37 +44,36 @@ class PulsedState(eqx.Module):
         stuck: int8 fault code: 0 working, 1 stuck at ``g_min``, 2 stuck at ``g_max``.
     """
 
-    conductance: Array
-    step_up: Array
-    step_down: Array
-    g_min: Array
-    g_max: Array
-    stuck: Array
+    conductance: Float[Array, "..."]
+    step_up: Float[Array, "..."]
+    step_down: Float[Array, "..."]
+    g_min: Float[Array, "..."]
+    g_max: Float[Array, "..."]
+    stuck: Int8[Array, "..."]
 
 
 class AbstractPulsedDevice(AbstractDevice):
-    """Base of the generic pulsed devices.  Subclasses implement :meth:`_potentiate` and
-    :meth:`_depress` on normalised conductance.
+    """Base of the generic pulsed devices; a law implements :meth:`_affine` or :meth:`_law`.
 
-    Common attributes (SI units):
+    Attributes (SI units; every preset tags its values):
         g_min, g_max: nominal conductance bounds [S], ``0 ≤ g_min < g_max``.
         step: nominal conductance change of one pulse at mid-range [S], > 0.
         asymmetry: mean up/down asymmetry ``β``: ``step_up = step·(1+β)``,
             ``step_down = step·(1−β)``; ``|β| < 1``.
-        variability: :class:`Variability` (device-to-device, cycle-to-cycle, faults, read).
+        variability: :class:`~synaptax.devices.core.variability.StepVariability`.
         pulse_voltage: write-pulse amplitude [V] (for the write energy).
         pulse_width: write-pulse width [s] (for the write energy).
     """
 
-    g_min: float
-    g_max: float
-    step: float
-    asymmetry: float
-    variability: Variability
-    pulse_voltage: float
-    pulse_width: float
+    g_min: float = 0.1e-6
+    g_max: float = 1.0e-6
+    step: float = 1e-9
+    asymmetry: float = 0.0
+    variability: StepVariability = StepVariability()
+    pulse_voltage: float = 1.0
+    pulse_width: float = 1e-9
 
-    def _check_common(self):
+    def __check_init__(self):
         check_nonnegative("g_min", self.g_min)
         check_positive("g_max", self.g_max)
         check_less("g_min", self.g_min, "g_max", self.g_max)
@@ -78,161 +82,133 @@ class AbstractPulsedDevice(AbstractDevice):
             raise ValueError(f"asymmetry must satisfy |asymmetry| < 1, got {float(self.asymmetry)!r}")
         check_finite("pulse_voltage", self.pulse_voltage)
         check_positive("pulse_width", self.pulse_width)
-
-    def __check_init__(self):
-        self._check_common()
+        if not isinstance(self.variability, StepVariability):
+            raise TypeError(f"variability must be a StepVariability, got {type(self.variability).__name__}")
 
     # ----------------------------------------------------------------- model law
-    @abc.abstractmethod
-    def _potentiate(self, x: Array, n: Array, step: Array, span: Array) -> Array:
-        """Normalised conductance after ``n ≥ 0`` potentiation pulses (no noise, no clip).
+    def _affine(self, step: Array, *, potentiate: bool):
+        """Coefficients ``(a, c)`` of one pulse ``x ← x + a − c·x`` on normalised conductance,
+        for a cell whose normalised mid-range step is ``step``; None for a law that is not
+        affine (which then overrides :meth:`_law`)."""
+        return None
+
+    def _law(self, x: Array, n: Array, step: Array, span: Array, *, potentiate: bool, bits: int | None) -> Array:
+        """Normalised conductance after ``n ≥ 0`` pulses of one direction (no noise, no clip).
 
         Args:
             x: normalised conductance in [0, 1].
             n: pulse count (float, ≥ 0).
-            step: this cell's potentiation step at mid-range, normalised by ``span``.
-            span: this cell's ``g_max − g_min`` [S] (for models that need absolute values).
+            step: this cell's step at mid-range, normalised by ``span``.
+            span: this cell's ``g_max − g_min`` [S] (for laws that need absolute values).
+            potentiate: direction.
+            bits: the counts are whole numbers below ``2^bits`` (0: not known to be).
         """
+        a, c = self._affine(step, potentiate=potentiate)
+        return x + (a - c * x) * _steps(c, n, bits)
 
-    @abc.abstractmethod
-    def _depress(self, x: Array, n: Array, step: Array, span: Array) -> Array:
-        """Normalised conductance after ``n ≥ 0`` depression pulses (no noise, no clip)."""
+    def _step_at(self, x: Array, step: Array, span: Array, *, potentiate: bool) -> Array:
+        """Normalised change of one pulse at ``x`` (signed)."""
+        coeffs = self._affine(step, potentiate=potentiate)
+        if coeffs is not None:
+            a, c = coeffs
+            return a - c * x
+        return self._law(x, jnp.ones_like(x), step, span, potentiate=potentiate, bits=1) - x
+
+    @property
+    def _is_affine(self) -> bool:
+        return type(self)._affine is not AbstractPulsedDevice._affine
 
     # ----------------------------------------------------------------- interface
     @property
     def conductance_range(self) -> tuple[float, float]:
+        """``(g_min, g_max)`` [S]."""
         return (self.g_min, self.g_max)
 
     @property
     def nominal_step(self) -> float:
+        """``step`` [S]: the change of one pulse at mid-range."""
         return self.step
 
-    def init(self, shape, *, key: PRNGKeyArray, conductance: ArrayLike | None = None) -> PulsedState:
-        """State of an array of shape ``shape`` with device-to-device variation from ``key``.
+    def _init(self, cells: CellSample, *, key: PRNGKeyArray, conductance) -> PulsedState:
+        """Per-cell steps from ``key`` (:meth:`StepVariability.sample_steps`); cells start at
+        ``g_min`` unless ``conductance`` [S] is given."""
+        dtype = cells.g_min.dtype
+        scale_up, scale_down = self.variability.sample_steps(key, cells.g_min.shape, self.asymmetry, dtype)
+        g0 = cells.g_min if conductance is None else conductance
+        return PulsedState(cells.place(g0), self.step * scale_up, self.step * scale_down, cells.g_min, cells.g_max,
+                           cells.stuck)
 
-        ``conductance`` [S] (broadcastable to ``shape``) sets the initial conductance,
-        clipped to each cell's bounds; by default cells start at ``g_min``.  Stuck cells
-        sit at their bound whatever ``conductance`` says.
-        """
-        shape = tuple(shape)
-        var = self.variability
-        k_step, k_asym, k_lo, k_hi, k_stuck = jax.random.split(key, 5)
-        dtype = jnp.result_type(float)
-        normal = lambda k: fast_random.normal(k, shape, dtype)  # noqa: E731
-        scale = jnp.maximum(1.0 + var.d2d_step * normal(k_step), 0.0)
-        beta = jnp.clip(self.asymmetry + var.d2d_asymmetry * normal(k_asym), -1.0, 1.0)
-        step_up = self.step * scale * (1.0 + beta)
-        step_down = self.step * scale * (1.0 - beta)
-        span = self.g_max - self.g_min
-        g_min = jnp.maximum(self.g_min * (1.0 + var.d2d_bounds * normal(k_lo)), 0.0)
-        g_max = self.g_max * (1.0 + var.d2d_bounds * normal(k_hi))
-        g_max = jnp.maximum(g_max, g_min + 0.05 * span)
-        u = fast_random.uniform(k_stuck, shape, dtype)
-        stuck = jnp.where(u < var.stuck_min, 1, jnp.where(u < var.stuck_min + var.stuck_max, 2, 0)).astype(jnp.int8)
-        g0 = g_min if conductance is None else jnp.broadcast_to(jnp.asarray(conductance, dtype), shape)
-        g0 = jnp.clip(g0, g_min, g_max)
-        g0 = jnp.where(stuck == 1, g_min, jnp.where(stuck == 2, g_max, g0))
-        return PulsedState(g0, step_up, step_down, g_min, g_max, stuck)
+    def _apply_counts(self, state: PulsedState, up: Array, down: Array, *, key: PRNGKeyArray) -> PulsedState:
+        """Update law: ``G ← clip(G_det + ε, g_min, g_max)``; ``G_det`` the law applied for the
+        potentiation count, then the depression count (each clipped to the bounds); ``ε``
+        Gaussian with the variance of both trains' per-pulse errors carried along the law
+        (:func:`~synaptax.devices.core.variability.step_noise_variance`; the potentiation
+        error is carried through the depression train too).  Stuck cells do not move."""
+        return self._apply_many((state,), (PulseCounts(up, down),), (key,), None)[0]
 
-    def apply_pulses(self, state: PulsedState, pulses, *, key: PRNGKeyArray) -> PulsedState:
-        """Apply pulses per cell: potentiation first, then depression.
+    def _apply_many(self, states, pulses, keys, max_count):
+        counts = []
+        for s, p in zip(states, pulses):
+            g = s.conductance
+            counts.append((jnp.broadcast_to(p.up, g.shape).astype(g.dtype),
+                           jnp.broadcast_to(p.down, g.shape).astype(g.dtype)))
 
-        Args:
-            state: :class:`PulsedState` of shape ``S``.
-            pulses: signed pulse count per cell (array broadcastable to ``S``; positive
-                potentiates) or :class:`PulseCounts` of non-negative ``up``/``down`` counts.
-                Counts may be non-integer (a fractional count scales the step).
-            key: PRNG key for cycle-to-cycle noise (keyword-only).
+        def run(bits):
+            return tuple(self._conductance_after(s, up, down, k, bits) for s, (up, down), k in zip(states, counts, keys))
 
-        Returns:
-            The new state; conductance stays within each cell's bounds and stuck cells do
-            not move.
-
-        Update law: ``G ← clip(G_det + ε, g_min, g_max)`` with ``G_det`` the model's
-        deterministic law applied for the potentiation count, then the depression count
-        (each clipped to the bounds), and ``ε`` Gaussian with the summed variance of both
-        directions, each ``(c2c·ΔG_det)²/n + (c2c_range·span)²·n`` for its ``n`` pulses
-        (the noise of the two directions is drawn once, at the end).
-
-        Models whose laws use :func:`geometric_steps` are evaluated in a ``lax.switch`` on
-        the range of the largest count (:func:`by_whole_count_range`): whole counts, as
-        pulses always are, take the closed form's exact integer path (no transcendental
-        functions); fractional counts the general one.  Same law, same noise draws.
-        """
-        counts = split_pulses(pulses)
-        g0 = state.conductance
-        up = jnp.broadcast_to(counts.up, g0.shape).astype(g0.dtype)
-        down = jnp.broadcast_to(counts.down, g0.shape).astype(g0.dtype)
-        if self._whole_count_laws and whole_count_bits() is None:
-            g = by_whole_count_range(lambda: self._conductance_after(state, up, down, key), up, down)
+        if self._is_affine:
+            # one switch on the range of the counts for every array, returning only the
+            # conductances: whole counts take the exact integer path (see by_whole_count_range)
+            flat = [n for pair in counts for n in pair]
+            gs = by_whole_count_range(run, *flat, max_count=max_count)
         else:
-            g = self._conductance_after(state, up, down, key)
-        return eqx.tree_at(lambda s: s.conductance, state, g)
+            gs = run(0)
+        return tuple(eqx.tree_at(lambda s: s.conductance, s, g) for s, g in zip(states, gs))
 
-    #: True when the model laws use :func:`geometric_steps` (or otherwise gain from knowing
-    #: that the counts are whole numbers in a known range, see :func:`by_whole_count_range`).
-    _whole_count_laws = False
+    def _direction(self, x, n, step, span, *, potentiate, bits):
+        """Deterministic ``x`` after ``n`` pulses of one direction (clipped to [0, 1], the
+        identity where ``n = 0``) and the noise terms ``(δ_end, ρ, ρⁿ)`` of the train."""
+        coeffs = self._affine(step, potentiate=potentiate)
+        if coeffs is not None:
+            a, c = coeffs
+            s = _steps(c, n, bits)
+            x_new = x + (a - c * x) * s
+            rho, rho_n = 1.0 - c, 1.0 - c * s
+            x_new = jnp.clip(x_new, 0.0, 1.0)
+            step_end = a - c * x_new
+        else:
+            x_new = jnp.clip(self._law(x, n, step, span, potentiate=potentiate, bits=bits), 0.0, 1.0)
+            d0 = jnp.abs(self._step_at(x, step, span, potentiate=potentiate))
+            step_end = jnp.abs(self._step_at(x_new, step, span, potentiate=potentiate))
+            rho_n = jnp.where(d0 > 0, step_end / jnp.where(d0 > 0, d0, 1.0), 1.0)
+            rho = jnp.where(n > 0, jnp.maximum(rho_n, 1e-30) ** (1.0 / jnp.maximum(n, 1e-30)), 1.0)
+        return jnp.where(n > 0, x_new, x), (step_end, rho, rho_n)
 
-    def _conductance_after(self, state: PulsedState, up: Array, down: Array, key) -> Array:
-        """New conductance [S] of every cell after ``up`` then ``down`` pulses (the update law
-        of :meth:`apply_pulses`)."""
+    def _conductance_after(self, state: PulsedState, up: Array, down: Array, key, bits) -> Array:
+        """New conductance [S] of every cell after ``up`` then ``down`` pulses."""
         g0 = state.conductance
         span = state.g_max - state.g_min
-        g_up = self._deterministic(g0, state, up, span, potentiate=True)
-        g_det = self._deterministic(g_up, state, down, span, potentiate=False)
-        g = g_det
-        if self._has_c2c_noise():
-            # the up and down errors are independent Gaussians: one draw of their summed variance
-            var = self._c2c_var(g0, g_up, up, span) + self._c2c_var(g_up, g_det, down, span)
-            g = jnp.clip(g_det + jnp.sqrt(var) * fast_random.box_muller_normal(key, g0.shape, g0.dtype), state.g_min, state.g_max)
-        return jnp.where(state.stuck == 0, g, g0)
-
-    def _has_c2c_noise(self) -> bool:
+        x0 = (g0 - state.g_min) / span
+        x_up, (e_up, r_up, rn_up) = self._direction(x0, up, state.step_up / span, span, potentiate=True, bits=bits)
+        x_det, (e_dn, r_dn, rn_dn) = self._direction(x_up, down, state.step_down / span, span, potentiate=False,
+                                                     bits=bits)
+        g = jnp.clip(state.g_min + x_det * span, state.g_min, state.g_max)
         var = self.variability
-        if not is_concrete((var.c2c, var.c2c_range)):
-            return True
-        return bool(var.c2c != 0 or var.c2c_range != 0)
+        if var.has_step_noise:
+            v_up = step_noise_variance(var.c2c, var.c2c_range, e_up * span, r_up, up, span, rn_up)
+            v_dn = step_noise_variance(var.c2c, var.c2c_range, e_dn * span, r_dn, down, span, rn_dn)
+            carried = jnp.where(down > 0, rn_dn * rn_dn, 1.0)
+            std = jnp.sqrt(v_up * carried + v_dn)
+            g = jnp.clip(g + std * fast_random.box_muller_normal(key, g0.shape, g0.dtype), state.g_min, state.g_max)
+        return hold_stuck(g, g0, state.stuck)
 
-    def _deterministic(self, g, state, n, span, *, potentiate: bool):
-        x = (g - state.g_min) / span
-        if potentiate:
-            x_new = self._potentiate(x, n, state.step_up / span, span)
-        else:
-            x_new = self._depress(x, n, state.step_down / span, span)
-        g_new = jnp.clip(state.g_min + x_new * span, state.g_min, state.g_max)
-        return jnp.where(n > 0, g_new, g)
-
-    def _c2c_var(self, g_before, g_after, n, span):
-        """Variance [S²] of ``n`` pulses' summed cycle-to-cycle error."""
-        var = self.variability
-        v = (var.c2c * (g_after - g_before)) ** 2 / jnp.maximum(n, 1.0) + (var.c2c_range * span) ** 2 * n
-        return jnp.where(n > 0, v, 0.0)
-
-    def conductance(self, state: PulsedState) -> Array:
-        return state.conductance
-
-    def read(self, state: PulsedState, *, key: PRNGKeyArray | None = None) -> Array:
-        """Conductance [S] with relative read noise ``variability.read_noise`` (needs ``key``
-        when the noise is non-zero), clipped at zero."""
-        g = state.conductance
-        if self.variability.read_noise == 0 or key is None:
-            if self.variability.read_noise != 0 and key is None:
-                raise ValueError("key is required to read a device with read_noise > 0")
-            return g
-        return jnp.maximum(g * (1.0 + self.variability.read_noise * fast_random.normal(key, g.shape, g.dtype)), 0.0)
-
-    def read_noise_std(self, state: PulsedState) -> Array | None:
-        """``read_noise · G`` [S], or None when ``read_noise`` is zero."""
-        if is_concrete(self.variability.read_noise) and self.variability.read_noise == 0:
-            return None
-        return self.variability.read_noise * state.conductance
-
-    def pulse_energy(self, state: PulsedState) -> PulseCounts:
-        """``V²·G·t`` [J] per cell for one pulse in either direction."""
+    def pulse_energy(self, state: PulsedState) -> PulseEnergy:
+        """``V²·G·t`` [J] per cell for one pulse in either direction (shape ``S``)."""
         e = self.pulse_voltage**2 * state.conductance * self.pulse_width
-        return PulseCounts(e, e)
+        return PulseEnergy(e, e)
 
 
+# --------------------------------------------------------------------------- whole counts
 #: Pulse-count ranges ``n < 2^bits`` of the exact integer path of :func:`geometric_steps`
 #: (few: every range is one more compiled copy of the update).
 _POWER_BITS = (4, 16)
@@ -255,28 +231,6 @@ def _one_minus_power(c: Array, n: Array, bits: int) -> Array:
     return s
 
 
-_COUNTS = threading.local()
-
-
-@contextlib.contextmanager
-def whole_counts(bits: int):
-    """Within this context (at trace time) every pulse count reaching the model laws is a
-    whole number in ``[0, 2^bits)``; :func:`geometric_steps` then uses its exact integer
-    path with ``bits`` rounds without checking.  ``bits = 0``: the counts are known not to
-    be (all) such whole numbers; the general formulas are used, without a check either."""
-    previous = getattr(_COUNTS, "bits", None)
-    _COUNTS.bits = bits
-    try:
-        yield
-    finally:
-        _COUNTS.bits = previous
-
-
-def whole_count_bits() -> int | None:
-    """The ``bits`` of the enclosing :func:`whole_counts` context, or None outside one."""
-    return getattr(_COUNTS, "bits", None)
-
-
 def _count_range_index(counts, ranges, general: bool) -> Array:
     """Index into ``ranges`` (bits) of the shortest range holding every count; with
     ``general``, ``len(ranges)`` when some count is not a whole number in range."""
@@ -291,69 +245,60 @@ def _count_range_index(counts, ranges, general: bool) -> Array:
 
 
 def by_whole_count_range(fn, *counts, max_count: int | None = None):
-    """``fn()``, traced once per count range (a ``lax.switch`` on the largest of ``counts``):
-    in the branch for whole counts below ``2^bits`` inside :func:`whole_counts` ``(bits)``,
-    in the last branch (fractional or huge counts) inside ``whole_counts(0)``.  Every
-    branch computes the same law; the whole-count ones only avoid transcendental
-    functions.  ``fn`` should return only what changes (arrays passed through a switch are
-    copied).
+    """``fn(bits)``, traced once per count range (a ``lax.switch`` on the largest of
+    ``counts``): ``bits`` is the bit length of the range when every count is a whole number
+    below ``2^bits``, 0 in the last branch (fractional or huge counts).  Every branch
+    computes the same law; the whole-count ones only avoid transcendental functions.
+    ``fn`` should return only what changes (arrays passed through a switch are copied).
 
     ``max_count``: a static bound the caller guarantees, every count being a whole number
-    in ``[0, max_count]`` (a coincidence update's batch × train length): the ranges stop
-    at its bit length and there is no general branch.
+    in ``[0, max_count]``: the ranges stop at its bit length and there is no general branch.
 
     The switch stays even where one range would do: inside a training scan it keeps the
     update one unit, which XLA's CPU backend runs faster (measured per epoch) than the
     same update fused with, and partly hoisted out of, the rest of the step."""
     if any(n.size == 0 for n in counts):
-        return fn()
-
-    def branch(bits):
-        def run(_):
-            with whole_counts(bits):
-                return fn()
-        return run
-
+        return fn(0)
     if max_count is None:
         ranges, general = _POWER_BITS, True
     else:
         top = max(1, int(max_count).bit_length())
         ranges, general = tuple(b for b in _POWER_BITS if b < top) + (top,), False
-    branches = [branch(bits) for bits in ranges] + ([branch(0)] if general else [])
+    branches = [(lambda b: (lambda _: fn(b)))(bits) for bits in ranges] + ([lambda _: fn(0)] if general else [])
     index = _count_range_index(counts, ranges, general)
     if is_concrete(index):  # eager: run the one branch (a switch would be compiled per call)
         return branches[int(index)](None)
     return jax.lax.switch(index, branches, None)
 
 
-def geometric_steps(c: Array, n: Array) -> Array:
+def geometric_steps(c: Array, n: Array, bits: int | None = None) -> Array:
     """``(1 − (1 − c)^n)/c``: the sum of ``n`` terms of a geometric series of ratio ``1 − c``.
 
     Exact closed form of ``n`` steps of an affine update ``x ← x + a − c·x``, with the limit
     ``n`` as ``c → 0``; ``c`` is clipped to ``[0, 0.999]``.
 
-    When every count is a whole number below ``2^16`` (pulse counts always are) the power
-    is built by binary splitting of ``n`` (:func:`_one_minus_power`, as many rounds as the
-    largest count has bits, chosen at run time, or given by an enclosing
-    :func:`whole_counts`), otherwise as ``−expm1(n·log1p(−c))``.  Both are the same closed
-    form to rounding; the first needs no transcendental function and is several times
-    cheaper on a CPU.
+    ``bits``: every count is a whole number below ``2^bits`` — the power is built by binary
+    splitting of ``n`` (:func:`_one_minus_power`, no transcendental function, several times
+    cheaper on a CPU); 0 — the general form ``−expm1(n·log1p(−c))``; None — chosen at run
+    time from the counts (:func:`by_whole_count_range`).  Both are the same closed form to
+    rounding.
     """
+    if bits is None:
+        return by_whole_count_range(lambda b: geometric_steps(c, n, b), jnp.asarray(n))
     c = jnp.clip(c, 0.0, 0.999)
     n = jnp.asarray(n, c.dtype)
     c, n = jnp.broadcast_arrays(c, n)
     small = c < 1e-7
     c_safe = jnp.where(small, 0.5, c)
-    bits = whole_count_bits()
+    s = _one_minus_power(c_safe, n, bits) if bits else -jnp.expm1(n * jnp.log1p(-c_safe))
+    return jnp.where(small, n * (1.0 - 0.5 * (n - 1.0) * c), s / c_safe)
 
-    def run():
-        bits = whole_count_bits()
-        if not bits:
-            s = -jnp.expm1(n * jnp.log1p(-c_safe))
-        else:
-            s = _one_minus_power(c_safe, n, bits)
-        return jnp.where(small, n * (1.0 - 0.5 * (n - 1.0) * c), s / c_safe)
 
-    if bits is not None:
-        return run()
-    return by_whole_count_range(run, n)
+def _steps(c, n, bits):
+    """``geometric_steps(c, n, bits)``, or ``n`` for a constant step (``c`` a Python 0)."""
+    if isinstance(c, (int, float)) and c == 0:
+        return n
+    return geometric_steps(c, n, bits)
+
+
+__all__ = ["AbstractPulsedDevice", "PulsedState", "by_whole_count_range", "geometric_steps"]

@@ -287,6 +287,28 @@ class GateEnergy(eqx.Module):
         return v * self.leakage_current_density * self.cell_area * width + self.edl_capacitance * self.cell_area * v**2
 
 
+class MagnetoIonicVariability(Variability):
+    """Variability of magneto-ionic cells: the shared spreads (:class:`Variability`: the
+    read element's window ``d2d_bounds``, stuck read elements, read noise) plus the film's.
+
+    Attributes (relative spreads unless stated):
+        d2d_rate: device-to-device spread of the extraction and re-injection rates together.
+        d2d_asymmetry: device-to-device standard deviation of ``β`` (``k_E·(1+β)``,
+            ``k_inj·(1−β)``).
+        d2d_capacity: device-to-device spread of the film's capacity ``xmax``.
+        c2c_rate: relative noise of the rates, drawn per cell per pulse train.
+    """
+
+    d2d_rate: float = 0.0
+    d2d_asymmetry: float = 0.0
+    d2d_capacity: float = 0.0
+    c2c_rate: float = 0.0
+
+    def __check_init__(self):
+        for name in ("d2d_rate", "d2d_asymmetry", "d2d_capacity", "c2c_rate"):
+            check_nonnegative(name, getattr(self, name))
+
+
 # ----------------------------------------------------------------------------- state
 class MagnetoIonicState(eqx.Module):
     """State of an array of magneto-ionic cells; every field has the array's shape.
@@ -520,7 +542,7 @@ class MagnetoIonicSynapse(AbstractDevice):
     film: NitrideFilm = NitrideFilm()
     train: PulseTrain = PulseTrain()
     transducer: AbstractTransducer = LinearTransducer()
-    variability: Variability = Variability()
+    variability: MagnetoIonicVariability = MagnetoIonicVariability()
     energy: GateEnergy = GateEnergy()
     field: Literal["saturating", "remanent"] = eqx.field(static=True, default="saturating")
     remanence_ratio: float = 0.8
@@ -537,10 +559,8 @@ class MagnetoIonicSynapse(AbstractDevice):
         check_probability("conditioned_fraction", self.conditioned_fraction)
         check_positive("max_step", self.max_step)
         check_positive("first_step", self.first_step)
-        if not isinstance(self.variability, Variability):
-            raise TypeError(f"variability must be a Variability, got {type(self.variability).__name__}")
-        if is_concrete(self.variability.c2c_range) and self.variability.c2c_range != 0:
-            raise ValueError("variability.c2c_range must be 0 for magneto-ionic cells (use c2c: rate noise)")
+        if not isinstance(self.variability, MagnetoIonicVariability):
+            raise TypeError(f"variability must be a MagnetoIonicVariability, got {type(self.variability).__name__}")
 
     # ------------------------------------------------------------------ readout
     def magnetisation(self, state: MagnetoIonicState) -> Array:
@@ -604,10 +624,10 @@ class MagnetoIonicSynapse(AbstractDevice):
         var = self.variability
         k_rate, k_asym, k_cap, k_stuck = jax.random.split(key, 4)
         normal = lambda k: jax.random.normal(k, shape, dtype)  # noqa: E731
-        scale = jnp.maximum(1.0 + var.d2d_step * normal(k_rate), 0.0)
+        scale = jnp.maximum(1.0 + var.d2d_rate * normal(k_rate), 0.0)
         beta = jnp.clip(var.d2d_asymmetry * normal(k_asym), -1.0, 1.0)
         rate_scale, inj_scale = scale * (1.0 + beta), scale * (1.0 - beta)
-        cap_scale = jnp.maximum(1.0 + var.d2d_bounds * normal(k_cap), 0.05)
+        cap_scale = jnp.maximum(1.0 + var.d2d_capacity * normal(k_cap), 0.05)
         u = jax.random.uniform(k_stuck, shape, dtype)
         stuck = jnp.where(u < var.stuck_min, 1, jnp.where(u < var.stuck_min + var.stuck_max, 2, 0)).astype(jnp.int8)
         g_lo, g_hi = self.transducer.conductance_range
@@ -785,7 +805,7 @@ class MagnetoIonicSynapse(AbstractDevice):
         shape, dtype = state.edl.shape, state.edl.dtype
         up = jnp.broadcast_to(counts.up, shape).astype(dtype) * self.train.burst
         down = jnp.broadcast_to(counts.down, shape).astype(dtype) * self.train.burst
-        c2c = self.variability.c2c
+        c2c = self.variability.c2c_rate
         if is_concrete(c2c) and c2c == 0:
             m_up = m_down = jnp.ones(shape, dtype)
         else:
@@ -824,7 +844,7 @@ class MagnetoIonicSynapse(AbstractDevice):
             return _NOMINAL_STEP_CACHE[cache_key]
         with jax.ensure_compile_time_eval():
             g_lo, g_hi = self.conductance_range
-            nominal = eqx.tree_at(lambda d: d.variability, self, Variability())
+            nominal = eqx.tree_at(lambda d: d.variability, self, MagnetoIonicVariability())
             st = nominal.init((1,), key=jax.random.key(0), conductance=0.5 * (g_lo + g_hi))
             g0 = nominal.conductance(st)
             g1 = nominal.conductance(nominal.apply_pulses(st, jnp.ones((1,)), key=jax.random.key(0)))
@@ -840,6 +860,6 @@ def emu_per_cm3_to_a_per_m(m: ArrayLike) -> Array:
 
 
 __all__ = [
-    "EMU_PER_CM3_IN_A_PER_M", "GateEnergy", "MagnetoIonicState", "MagnetoIonicSynapse",
+    "EMU_PER_CM3_IN_A_PER_M", "GateEnergy", "MagnetoIonicState", "MagnetoIonicSynapse", "MagnetoIonicVariability",
     "NitrideFilm", "PulseTrain", "emu_per_cm3_to_a_per_m",
 ]

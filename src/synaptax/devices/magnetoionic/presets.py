@@ -20,11 +20,11 @@ from ..._checks import check_positive
 from .model import (
     GateEnergy,
     MagnetoIonicSynapse,
+    MagnetoIonicVariability,
     NitrideFilm,
     PulseTrain,
 )
 from ..core.readout import LinearTransducer
-from ..core.variability import Variability
 
 # ----------------------------------------------------------------------------- CoN
 #: [fit] parameters of the CoN model, from ``benchmarks/fit_magnetoionic.py`` (its JSON
@@ -165,7 +165,7 @@ READOUT_G_OFF = 0.1e-6
 READOUT_G_ON = 1.0e-6
 #: Array spreads [assumed]: the papers report single films, no device-to-device data.  10 %
 #: rate spread, 5 % capacity spread, 5 % rate noise per train, 1 % read noise.
-ARRAY_VARIABILITY = Variability(d2d_step=0.1, d2d_bounds=0.05, c2c=0.05, read_noise=0.01)
+ARRAY_VARIABILITY = MagnetoIonicVariability(d2d_rate=0.1, d2d_capacity=0.05, c2c_rate=0.05, read_noise=0.01)
 
 
 def con(thickness: float = 25e-9, *, train: PulseTrain | None = None, transducer=None,
