@@ -18,14 +18,14 @@ from scipy.integrate import solve_ivp
 
 from synaptax.arrays import Crossbar
 from synaptax.cli import main
-from synaptax.devices import PRESETS, ECRAMDevice, ECRAMGeometry, PulseCounts, Variability, get_preset
+from synaptax.devices import PRESETS, ECRAMDevice, ECRAMGeometry, PulseCounts, StepVariability, get_preset
 from synaptax.devices.electrochemical import presets as P
 from synaptax.devices.electrochemical.ecram import AJ_PER_UM2_PER_NS, normalized_pulse_energy
 from synaptax.validation import run_target, target_ids
 
 
 def _nominal(device):
-    return dataclasses.replace(device, variability=Variability(), ocp_offset_std=0.0, asymmetry=0.0)
+    return dataclasses.replace(device, variability=StepVariability(), ocp_offset_std=0.0, asymmetry=0.0)
 
 
 # ----------------------------------------------------------------------------- C1–C6
@@ -60,7 +60,7 @@ def steppers():
     (O without its re-oxidation: ion loss leaves the window by design)."""
     out = []
     for device in (P.mg_wo3(), dataclasses.replace(P.o_wo3(), ion_loss_time=math.inf)):
-        noisy = dataclasses.replace(device, variability=Variability(d2d_step=0.3, d2d_asymmetry=0.2, d2d_bounds=0.1,
+        noisy = dataclasses.replace(device, variability=StepVariability(d2d_step=0.3, d2d_asymmetry=0.2, d2d_bounds=0.1,
                                                                     c2c=0.5, c2c_range=0.01))
 
         def step(state, up, down, rest, key, noisy=noisy):
@@ -117,7 +117,7 @@ def test_charge_to_conductance_round_trip():
 def test_jit_equals_eager(getkey):
     # voltage pulses, OCP relaxation and ion loss in one device
     for device in (dataclasses.replace(P.mg_wo3_voltage(), ion_loss_time=100.0,
-                                       variability=Variability(d2d_step=0.1, c2c=0.1)),):
+                                       variability=StepVariability(d2d_step=0.1, c2c=0.1)),):
         key = getkey()
         state = device.init((3, 4), key=key)
         counts = PulseCounts(jnp.arange(12.0).reshape(3, 4), jnp.full((3, 4), 2.5))

@@ -46,7 +46,6 @@ from .._checks import check_finite, check_int, check_nonnegative, check_positive
 from .. import _random as fast_random
 from ..circuits.converters import ADC, DAC
 from ..devices.core.contract import AbstractDevice, PulseCounts
-from ..devices.generic.pulsed import PulsedState, by_whole_count_range
 
 _HIGHEST = jax.lax.Precision.HIGHEST
 
@@ -476,24 +475,13 @@ class Crossbar(eqx.Module):
         """Apply ``up``/``down`` pulse counts (padded shape; the ``G⁻`` devices get them
         swapped).  ``max_count``: static bound of whole-number counts, when known."""
         k_plus, k_minus = jax.random.split(key)
-        if getattr(self.device, "_whole_count_laws", False) and isinstance(state.plus, PulsedState):
-            # one switch on the range of the counts for both arrays, returning only the
-            # conductances (see synaptax.devices.generic.pulsed.by_whole_count_range)
-            def new_conductances():
-                g = [self.device.apply_pulses(state.plus, PulseCounts(up, down), key=k_plus).conductance]
-                if state.minus is not None:
-                    g.append(self.device.apply_pulses(state.minus, PulseCounts(down, up), key=k_minus).conductance)
-                return tuple(g)
-
-            g = by_whole_count_range(new_conductances, up, down, max_count=max_count)
-            plus = eqx.tree_at(lambda s: s.conductance, state.plus, g[0])
-            if state.minus is None:
-                return CrossbarState(plus, None)
-            return CrossbarState(plus, eqx.tree_at(lambda s: s.conductance, state.minus, g[1]))
-        plus = self.device.apply_pulses(state.plus, PulseCounts(up, down), key=k_plus)
         if state.minus is None:
+            (plus,) = self.device.apply_pulses_many((state.plus,), (PulseCounts(up, down),), keys=(k_plus,),
+                                                    max_count=max_count)
             return CrossbarState(plus, None)
-        minus = self.device.apply_pulses(state.minus, PulseCounts(down, up), key=k_minus)
+        plus, minus = self.device.apply_pulses_many((state.plus, state.minus),
+                                                    (PulseCounts(up, down), PulseCounts(down, up)),
+                                                    keys=(k_plus, k_minus), max_count=max_count)
         return CrossbarState(plus, minus)
 
     def _pulse_record(self, up: Array, down: Array) -> PulseCounts:

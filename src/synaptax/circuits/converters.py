@@ -130,3 +130,7 @@ def ideal_dac() -> DAC:
 def ideal_adc() -> ADC:
     """An ADC that passes currents through unchanged (no quantisation, no saturation)."""
     return ADC(bits=None, saturate=False)
+
+__all__ = [
+    "ADC", "DAC", "ideal_adc", "ideal_dac", "quantize",
+]

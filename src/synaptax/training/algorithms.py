@@ -232,3 +232,7 @@ def build_optimizer(name: str, learning_rate: float, *, total_steps: int, schedu
     else:
         raise ValueError(f"unknown optimizer {name!r}; valid: sgd, momentum, adam")
     return opt, sched
+
+__all__ = [
+    "ALGORITHMS", "Algorithm", "StepMetrics", "TrainState", "build_optimizer", "cross_entropy",
+]

@@ -49,3 +49,7 @@ def load_checkpoint(path: str | os.PathLike, like):
     path = Path(path)
     meta = json.loads(path.with_name(path.name + ".json").read_text())
     return eqx.tree_deserialise_leaves(path, like), meta
+
+__all__ = [
+    "atomic_write_bytes", "atomic_write_json", "load_checkpoint", "save_checkpoint",
+]

@@ -100,3 +100,7 @@ ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
     "cogd-neuron": cogd_sigmoid,  # Co/Gd ferrimagnetic device neuron, mean response (≈ sigmoid)
     "cogd-neuron-noisy": cogd_sigmoid_noisy,  # the same, one noisy device read per activation
 }
+
+__all__ = [
+    "ACTIVATIONS", "AnalogLinear", "analog_matmul",
+]

@@ -121,9 +121,9 @@ class TrainConfig:
         if self.burst is not None and self.burst < 1:
             raise TrainingError(f"burst must be >= 1, got {self.burst}")
         if self.pulse_protocol and self.algorithm != "float":
-            from ..devices.magnetoionic.model import MagnetoIonicSynapse
+            from ..devices.magnetoionic import PRESETS as MAGNETOIONIC_PRESETS
 
-            if not isinstance(get_preset(self.device), MagnetoIonicSynapse):
+            if self.device not in MAGNETOIONIC_PRESETS:
                 raise TrainingError(f"{', '.join(self.pulse_protocol)} set the gate-pulse protocol of the "
                                     f"magneto-ionic devices (con-*, cofen-*), not of {self.device!r}")
 
@@ -406,3 +406,7 @@ def _report(config, config_dict, alg, ts, train_data, test_data, history, wall, 
         "config": config_dict,
         "backend": jax.default_backend(),
     }
+
+__all__ = [
+    "TrainConfig", "TrainingError", "build", "chunk_lengths", "evaluate", "run_steps", "train",
+]

@@ -91,3 +91,7 @@ class FloatMLP(eqx.Module):
             if i < len(self.weights) - 1:
                 h = act(h)
         return h
+
+__all__ = [
+    "AnalogMLP", "FloatMLP",
+]

@@ -47,3 +47,7 @@ def plot_conductance_histogram(conductances: dict[str, np.ndarray], path: str | 
     ax.set_xlabel("conductance [µS]"), ax.set_ylabel("cells"), ax.legend(fontsize=8)
     _save(fig, Path(path))
     plt.close(fig)
+
+__all__ = [
+    "plot_conductance_histogram", "plot_history",
+]

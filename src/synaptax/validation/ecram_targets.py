@@ -20,7 +20,7 @@ import numpy as np
 
 from ..devices.electrochemical.ecram import AJ_PER_UM2_PER_NS, ECRAMDevice, ECRAMGeometry, normalized_pulse_energy
 from ..devices.electrochemical import presets as P
-from ..devices.core.variability import Variability
+from ..devices.core.variability import StepVariability
 from .registry import Target, register
 
 SOURCE = "mg-ion-electrochemical-synapse-MgWO3-AdvElectronMater2024.txt"
@@ -242,7 +242,7 @@ def run_c4() -> dict:
 def run_c5() -> dict:
     """Galvanostatic intercalation at 1 nA through the film's whole range (Fig. 3a–b):
     the smallest cell-voltage change spanning a 10× change in conductance."""
-    device = dataclasses.replace(P.mg_wo3_film(), variability=Variability(), ocp_offset_std=0.0)
+    device = dataclasses.replace(P.mg_wo3_film(), variability=StepVariability(), ocp_offset_std=0.0)
     current = 1e-9
     g_lo, g_hi = device.g_min, device.g_max
     charge_total = float(device.conductance_to_charge(g_lo, g_hi))
@@ -316,3 +316,9 @@ register(Target("C5", "Mg-EIS: a 10× conductance change needs <= 110 mV of OCP"
                 f"{SOURCE}, Fig. 3b", run_c5))
 register(Target("C6", "Mg-EIS: energy per pulse = 90 aJ µm⁻² nS⁻¹ ± 20 % of ion-exchange area and ΔG",
                 f"{SOURCE}, §5", run_c6))
+
+__all__ = [
+    "C1_CYCLES", "C1_G0", "C1_SLOPE_TOLERANCE", "C2_TOLERANCE", "C4_DURATION", "C4_G_START", "C4_TOLERANCE",
+    "C6_TOLERANCE", "N_DEVICES", "READ_TIME", "SEED", "SOURCE", "retention_trace", "run_c1", "run_c2",
+    "run_c3", "run_c4", "run_c5", "run_c6",
+]

@@ -76,3 +76,7 @@ def run_target(tid: str) -> dict:
     if t.known_failure:
         out["known_failure"] = t.known_failure
     return out
+
+__all__ = [
+    "Target", "register", "run_target", "target_ids",
+]

@@ -20,6 +20,7 @@ import abc
 
 import equinox as eqx
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, ArrayLike, PRNGKeyArray
 
 from ..._checks import check_less, check_nonnegative, check_positive, is_concrete
@@ -27,7 +28,7 @@ from ... import _random as fast_random
 
 
 def _noiseless(read_noise) -> bool:
-    return is_concrete(read_noise) and not bool(jnp.any(jnp.asarray(read_noise) != 0))
+    return is_concrete(read_noise) and not np.any(np.asarray(read_noise) != 0)
 
 
 def read_conductance(conductance: Array, read_noise: ArrayLike, *, key: PRNGKeyArray | None = None) -> Array:

@@ -17,6 +17,7 @@ from typing import NamedTuple
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float, Int8, PRNGKeyArray
 
 from ..._checks import check_nonnegative, check_probability, is_concrete
@@ -131,7 +132,7 @@ class StepVariability(Variability):
         """False when both per-pulse noises are concrete zeros (no draw needed)."""
         if not is_concrete((self.c2c, self.c2c_range)):
             return True
-        return bool(self.c2c != 0 or self.c2c_range != 0)
+        return bool(np.any(np.asarray(self.c2c) != 0) or np.any(np.asarray(self.c2c_range) != 0))
 
     def sample_steps(self, key: PRNGKeyArray, shape: tuple[int, ...], asymmetry, dtype) -> tuple[Array, Array]:
         """Per-cell ``(scale_up, scale_down)`` multipliers of the nominal step: a common
@@ -177,12 +178,16 @@ def step_noise_variance(c2c, c2c_range, step_end: Array, contraction: Array, n: 
         span: the cell's range ``g_max − g_min`` [S].
         contraction_n: ``ρⁿ`` when known more cheaply or exactly; computed otherwise.
 
-    Every array broadcasts to the cells' shape; zero where ``n = 0``.
+    A fractional count ``n < 1`` is one pulse of ``n`` times the step, with the
+    multiplicative error scaled alike (``c2c·n·δ``).  Every array broadcasts to the cells'
+    shape; zero where ``n = 0``.
     """
     rho = jnp.maximum(contraction, 1e-6)
     rho_n = rho**n if contraction_n is None else contraction_n
     eps = ((1.0 - rho) * c2c / rho) ** 2
-    v_mult = (c2c * step_end / rho) ** 2 * _geometric_sum_ratio(eps, n)
+    # a fraction n < 1 of a pulse is one pulse of n times the step: its error scales with it
+    count = jnp.where(n < 1.0, n * n, _geometric_sum_ratio(eps, n))
+    v_mult = (c2c * step_end / rho) ** 2 * count
     one_minus = 1.0 - rho * rho
     near_one = jnp.abs(one_minus) < 1e-6
     series = jnp.where(near_one, n, (1.0 - rho_n * rho_n) / jnp.where(near_one, 1.0, one_minus))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import equinox as eqx
 import jax
@@ -21,8 +21,8 @@ from jaxtyping import Array, ArrayLike, PRNGKeyArray
 
 from ..._checks import check_finite, check_less, check_nonnegative, check_positive, is_concrete
 from ... import _random as fast_random
-from ..core.contract import AbstractDevice, PulseCounts, split_pulses
-from ..core.variability import StepVariability
+from ..core.contract import AbstractDevice, AbstractDeviceState, PulseEnergy, hold_stuck
+from ..core.variability import CellSample, StepVariability, step_noise_variance
 
 _LN10 = math.log(10.0)
 
@@ -72,7 +72,7 @@ class ECRAMGeometry(eqx.Module):
         return self.exchange_area * self.thickness
 
 
-class ECRAMState(eqx.Module):
+class ECRAMState(AbstractDeviceState):
     """State of an array of electrochemical cells; every field has the array's shape.
 
     Attributes:
@@ -94,6 +94,20 @@ class ECRAMState(eqx.Module):
     g_min: Array
     g_max: Array
     stuck: Array
+
+
+class GateVoltage(NamedTuple):
+    """Gate voltage [V] during a potentiation (``up``) and a depression (``down``) pulse, per cell."""
+
+    up: Array
+    down: Array
+
+
+class GateCurrent(NamedTuple):
+    """Gate (ionic) current [A] during a potentiation (``up``) and a depression (``down``) pulse, per cell."""
+
+    up: Array
+    down: Array
 
 
 class ECRAMDevice(AbstractDevice):
@@ -127,7 +141,7 @@ class ECRAMDevice(AbstractDevice):
     * **Energy per pulse**: ``E = |I_p|·t_p·|V_G| + E_dyn`` with the gate voltage
       ``V_G = V_OCP(G) + I_p·R_gate`` (current pulses; ``V_G = ±V_p`` for voltage pulses)
       and ``E_dyn`` the dynamic (line-charging) energy per pulse.
-    * **Variability** (:class:`Variability`): ``d2d_step`` scales ``κ`` per cell,
+    * **Variability** (:class:`~synaptax.devices.core.variability.StepVariability`): ``d2d_step`` scales ``κ`` per cell,
       ``d2d_asymmetry`` spreads ``β`` (``κ_up = κ(1+β)``, ``κ_down = κ(1−β)``),
       ``d2d_bounds`` the programming window, ``c2c``/``c2c_range`` the per-pulse noise
       (as for the generic pulsed devices), ``read_noise`` the read; ``ocp_offset_std``
@@ -163,7 +177,7 @@ class ECRAMDevice(AbstractDevice):
         pulse_width: pulse width [s], > 0.
         dynamic_energy: energy per pulse beyond the ionic work (charging lines) [J], ≥ 0.
         geometry: the cell's :class:`ECRAMGeometry`.
-        variability: :class:`Variability`.
+        variability: :class:`~synaptax.devices.core.variability.StepVariability`.
         ocp_offset_std: device-to-device standard deviation of the OCP offset [V].
         substeps: exponential-midpoint substeps per ``evolve`` call and per voltage-pulse
             update (static).
@@ -341,31 +355,16 @@ class ECRAMDevice(AbstractDevice):
         g_mid = 0.5 * (self.g_min + self.g_max)
         return self.sensitivity * self.pulse_charge * (g_mid / self.g_ref) ** self.exponent
 
-    def init(self, shape, *, key: PRNGKeyArray, conductance: ArrayLike | None = None) -> ECRAMState:
-        """State of an array of shape ``shape`` with device-to-device variation from ``key``.
-
-        ``conductance`` [S] (broadcastable to ``shape``) sets the initial conductance,
-        clipped to each cell's window; by default each cell starts at its zero-OCP
-        conductance ``G_eq`` (clipped to the window), the state a cell relaxes to after
-        assembly.  Stuck cells sit at their bound.
-        """
-        shape = tuple(shape)
-        var = self.variability
-        dtype = jnp.result_type(float)
-        # one keyed hash draw for all six per-cell samples (cheap to compile and to run)
-        z_step, z_asym, z_lo, z_hi, z_stuck, z_ocp = fast_random.normal(key, (6,) + shape, dtype)
-        scale = jnp.maximum(1.0 + var.d2d_step * z_step, 0.0)
-        beta = jnp.clip(self.asymmetry + var.d2d_asymmetry * z_asym, -1.0, 1.0)
-        span = self.g_max - self.g_min
-        g_min = jnp.maximum(self.g_min * (1.0 + var.d2d_bounds * z_lo), 0.05 * self.g_min)
-        g_max = jnp.maximum(self.g_max * (1.0 + var.d2d_bounds * z_hi), g_min + 0.05 * span)
-        g_eq = self.g_eq * 10.0 ** (self.ocp_offset_std * z_ocp / self.ocp_slope)
-        u = 0.5 * (1.0 + jax.lax.erf(z_stuck / jnp.sqrt(jnp.asarray(2.0, dtype))))   # uniform in (0, 1)
-        stuck = jnp.where(u < var.stuck_min, 1, jnp.where(u < var.stuck_min + var.stuck_max, 2, 0)).astype(jnp.int8)
-        g0 = g_eq if conductance is None else jnp.broadcast_to(jnp.asarray(conductance, dtype), shape)
-        g0 = jnp.clip(g0, g_min, g_max)
-        g0 = jnp.where(stuck == 1, g_min, jnp.where(stuck == 2, g_max, g0))
-        return ECRAMState(g0, scale * (1.0 + beta), scale * (1.0 - beta), g_eq, g_min, g_max, stuck)
+    def _init(self, cells: CellSample, *, key: PRNGKeyArray, conductance) -> ECRAMState:
+        """Per-cell sensitivity scales (:meth:`StepVariability.sample_steps`) and OCP offsets
+        from ``key`` (two streams).  By default each cell starts at its zero-OCP conductance
+        ``G_eq`` (clipped to its window), the state a cell relaxes to after assembly."""
+        shape, dtype = cells.g_min.shape, cells.g_min.dtype
+        k_steps, k_ocp = jax.random.split(key)
+        scale_up, scale_down = self.variability.sample_steps(k_steps, shape, self.asymmetry, dtype)
+        g_eq = self.g_eq * 10.0 ** (self.ocp_offset_std * fast_random.normal(k_ocp, shape, dtype) / self.ocp_slope)
+        g0 = g_eq if conductance is None else conductance
+        return ECRAMState(cells.place(g0), scale_up, scale_down, g_eq, cells.g_min, cells.g_max, cells.stuck)
 
     def _relax(self, g, log_target, rate, amount, g_floor, substeps=None):
         """Integrate the OCP-driven flow toward ``G* = exp(log_target)`` for ``amount``.
@@ -427,65 +426,54 @@ class ECRAMDevice(AbstractDevice):
         hi = jnp.maximum(state.g_max, g_old)
         return jnp.clip(g_new, lo, hi)
 
-    def _has_c2c_noise(self) -> bool:
-        var = self.variability
-        if not is_concrete((var.c2c, var.c2c_range)):
-            return True
-        return bool(var.c2c != 0 or var.c2c_range != 0)
-
-    def _c2c_var(self, g_before, g_after, n, span):
-        var = self.variability
-        v = (var.c2c * (g_after - g_before)) ** 2 / jnp.maximum(n, 1.0) + (var.c2c_range * span) ** 2 * n
-        return jnp.where(n > 0, v, 0.0)
-
-    def apply_pulses(self, state: ECRAMState, pulses, *, key: PRNGKeyArray) -> ECRAMState:
-        """Apply nominal gate pulses per cell: potentiation first, then depression.
-
-        Args:
-            state: :class:`ECRAMState` of shape ``S``.
-            pulses: signed pulse count per cell (broadcastable to ``S``; positive
-                potentiates) or :class:`PulseCounts` of non-negative ``up``/``down`` counts;
-                counts may be fractional (a fraction of a pulse's charge).
-            key: PRNG key for cycle-to-cycle noise (keyword-only).
-
-        Returns:
-            The new state.  Pulses never move a cell beyond its programming window (a cell
-            already outside stays where it is unless pulled back in); stuck cells do not
-            move.  Noise: Gaussian with the variance of
-            :meth:`AbstractPulsedDevice.apply_pulses`'s rule, drawn once per call.
-        """
-        counts = split_pulses(pulses)
-        g0 = state.conductance
-        up = jnp.broadcast_to(counts.up, g0.shape).astype(g0.dtype)
-        down = jnp.broadcast_to(counts.down, g0.shape).astype(g0.dtype)
+    def _apply_counts(self, state: ECRAMState, up: Array, down: Array, *, key: PRNGKeyArray) -> ECRAMState:
+        """Nominal gate pulses: ``up`` potentiation then ``down`` depression pulses per cell
+        (fractional counts: a fraction of a pulse's charge).  Pulses never move a cell beyond
+        its programming window (a cell already outside stays where it is unless pulled back
+        in); stuck cells do not move.  Noise: the per-pulse errors of
+        :class:`StepVariability` carried along the charge law
+        (:func:`~synaptax.devices.core.variability.step_noise_variance`, first order: the
+        law is not affine in ``G``), drawn once per call."""
         return _apply_jit(self, state, up, down, key)
 
-    def _apply_counts(self, state, up, down, key):
+    def _one_pulse(self, g, state, *, potentiate: bool):
+        """Magnitude [S] of the deterministic change of one pulse at ``g`` (no window)."""
+        return jnp.abs(self._pulse_det(g, state, jnp.ones_like(g), potentiate=potentiate) - g)
+
+    def _train_noise(self, g_from, g_to, n, state, *, potentiate: bool):
+        """Variance [S²] of ``n`` pulses' summed error from ``g_from`` to ``g_to``, and ρⁿ."""
+        var = self.variability
+        d0 = self._one_pulse(g_from, state, potentiate=potentiate)
+        d1 = self._one_pulse(g_to, state, potentiate=potentiate)
+        rho_n = jnp.where(d0 > 0, d1 / jnp.where(d0 > 0, d0, 1.0), 1.0)
+        rho = jnp.where(n > 0, jnp.maximum(rho_n, 1e-30) ** (1.0 / jnp.maximum(n, 1e-30)), 1.0)
+        span = state.g_max - state.g_min
+        return step_noise_variance(var.c2c, var.c2c_range, d1, rho, n, span, rho_n), rho_n
+
+    def _apply_impl(self, state, up, down, key):
         g0 = state.conductance
         g_up = jnp.where(up > 0, self._windowed(self._pulse_det(g0, state, up, potentiate=True), g0, state), g0)
         g_det = jnp.where(down > 0, self._windowed(self._pulse_det(g_up, state, down, potentiate=False), g_up, state),
                           g_up)
         g = g_det
-        if self._has_c2c_noise():
-            span = state.g_max - state.g_min
-            var = self._c2c_var(g0, g_up, up, span) + self._c2c_var(g_up, g_det, down, span)
-            g = self._windowed(g_det + jnp.sqrt(var) * fast_random.normal(key, g0.shape, g0.dtype), g0, state)
-        g = jnp.where(state.stuck == 0, g, g0)
-        return eqx.tree_at(lambda s: s.conductance, state, g)
+        if self.variability.has_step_noise:
+            v_up, _ = self._train_noise(g0, g_up, up, state, potentiate=True)
+            v_dn, rn_dn = self._train_noise(g_up, g_det, down, state, potentiate=False)
+            std = jnp.sqrt(v_up * jnp.where(down > 0, rn_dn * rn_dn, 1.0) + v_dn)
+            g = self._windowed(g_det + std * fast_random.normal(key, g0.shape, g0.dtype), g0, state)
+        return eqx.tree_at(lambda s: s.conductance, state, hold_stuck(g, g0, state.stuck))
 
-    def evolve(self, state: ECRAMState, duration: ArrayLike) -> ECRAMState:
-        """Let ``duration`` [s] (≥ 0, scalar or broadcastable to the array) pass at rest.
-
-        OCP-driven relaxation toward ``G_eq·10^(V_rest/S)`` through the rest path
-        (``rest_condition``), then loss of working ions (``ion_loss_time``), split over
-        ``substeps``.  Stuck cells do not move.  Without ion loss the approach is monotonic
-        and never crosses the target.
+    def _evolve(self, state: ECRAMState, duration: Array) -> ECRAMState:
+        """Rest for ``duration`` [s] (scalar or broadcastable to the array): OCP-driven
+        relaxation toward ``G_eq·10^(V_rest/S)`` through the rest path (``rest_condition``),
+        then loss of working ions (``ion_loss_time``), split over ``substeps`` (a fixed
+        number of steps: bounded time for any finite duration).  Stuck cells do not move.
+        Without ion loss the approach is monotonic and never crosses the target.
         """
-        check_nonnegative("duration", duration)
         lossy = not (is_concrete(self.ion_loss_time) and math.isinf(self.ion_loss_time))
         if self._sealed and not lossy:
             return state
-        return _evolve_jit(self, state, jnp.asarray(duration, state.conductance.dtype))
+        return _evolve_jit(self, state, duration)
 
     @property
     def _sealed(self) -> bool:
@@ -522,59 +510,38 @@ class ECRAMDevice(AbstractDevice):
         g = jnp.where(state.stuck == 0, g, g0)
         return eqx.tree_at(lambda s: s.conductance, state, g)
 
-    def conductance(self, state: ECRAMState) -> Array:
-        """Channel conductance [S], the array's shape."""
-        return state.conductance
-
-    def read(self, state: ECRAMState, *, key: PRNGKeyArray | None = None) -> Array:
-        """Conductance [S] with relative read noise ``variability.read_noise`` (needs
-        ``key`` when non-zero), clipped at zero."""
-        g = state.conductance
-        rn = self.variability.read_noise
-        if is_concrete(rn) and rn == 0:
-            return g
-        if key is None:
-            raise ValueError("key is required to read a device with read_noise > 0")
-        return jnp.maximum(g * (1.0 + rn * fast_random.normal(key, g.shape, g.dtype)), 0.0)
-
-    def read_noise_std(self, state: ECRAMState) -> Array | None:
-        """``read_noise · G`` [S], or None when ``read_noise`` is zero."""
-        if is_concrete(self.variability.read_noise) and self.variability.read_noise == 0:
-            return None
-        return self.variability.read_noise * state.conductance
-
-    def gate_voltage(self, state: ECRAMState) -> PulseCounts:
+    def gate_voltage(self, state: ECRAMState) -> "GateVoltage":
         """Gate voltage [V] during a potentiation (``up``) and a depression (``down``) pulse
         per cell: ``V_OCP(G) ± I_p·R_gate`` (current mode) or ``±V_p`` (voltage mode)."""
         v_ocp = self.open_circuit_potential(state.conductance, state.g_eq)
         if self.pulse_mode == "current":
             drop = self.pulse_current * self.gate_resistance
-            return PulseCounts(v_ocp + drop, v_ocp - drop)
+            return GateVoltage(v_ocp + drop, v_ocp - drop)
         v = jnp.full_like(v_ocp, self.pulse_voltage)
-        return PulseCounts(v, -v)
+        return GateVoltage(v, -v)
 
-    def gate_current(self, state: ECRAMState) -> PulseCounts:
+    def gate_current(self, state: ECRAMState) -> "GateCurrent":
         """Gate (ionic) current [A] during a potentiation and a depression pulse per cell:
         ``±I_p`` (current mode) or ``(±V_p − V_OCP)/R_gate`` (voltage mode)."""
         v_ocp = self.open_circuit_potential(state.conductance, state.g_eq)
         if self.pulse_mode == "current":
             i = jnp.full_like(v_ocp, self.pulse_current)
-            return PulseCounts(i, -i)
-        return PulseCounts((self.pulse_voltage - v_ocp) / self.gate_resistance,
+            return GateCurrent(i, -i)
+        return GateCurrent((self.pulse_voltage - v_ocp) / self.gate_resistance,
                            (-self.pulse_voltage - v_ocp) / self.gate_resistance)
 
-    def pulse_energy(self, state: ECRAMState) -> PulseCounts:
+    def pulse_energy(self, state: ECRAMState) -> PulseEnergy:
         """Energy [J] of one potentiation and one depression pulse per cell:
         ``|I|·t_p·|V_G| + E_dyn`` (:meth:`gate_current`, :meth:`gate_voltage`), ≥ 0."""
         v, i = self.gate_voltage(state), self.gate_current(state)
         e = lambda vv, ii: jnp.abs(ii) * self.pulse_width * jnp.abs(vv) + self.dynamic_energy  # noqa: E731
-        return PulseCounts(e(v.up, i.up), e(v.down, i.down))
+        return PulseEnergy(e(v.up, i.up), e(v.down, i.down))
 
 
 @eqx.filter_jit
 def _apply_jit(device: ECRAMDevice, state: ECRAMState, up: Array, down: Array, key: PRNGKeyArray) -> ECRAMState:
     # jitted so that eager calls reuse one compiled kernel per device and shape
-    return device._apply_counts(state, up, down, key)
+    return device._apply_impl(state, up, down, key)
 
 
 @eqx.filter_jit
@@ -603,4 +570,5 @@ def normalized_pulse_energy(device: ECRAMDevice, conductance: ArrayLike) -> Arra
 #: ``1 aJ µm⁻² nS⁻¹`` in J m⁻² S⁻¹.
 AJ_PER_UM2_PER_NS = 1e-18 / (1e-12 * 1e-9)
 
-__all__ = ["AJ_PER_UM2_PER_NS", "ECRAMDevice", "ECRAMGeometry", "ECRAMState", "normalized_pulse_energy"]
+__all__ = ["AJ_PER_UM2_PER_NS", "ECRAMDevice", "ECRAMGeometry", "ECRAMState", "GateCurrent", "GateVoltage",
+           "normalized_pulse_energy"]

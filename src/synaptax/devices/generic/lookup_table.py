@@ -159,3 +159,7 @@ class LookupTableDevice(AbstractPulsedDevice):
         return jnp.where(n > 0, 1.0 - self._along(self.trajectory_down, 1.0 - x, self._n_eff(n, step)), x)
 
 
+
+__all__ = [
+    "LookupTableDevice", "REQUIRED_COLUMNS",
+]
