@@ -490,14 +490,15 @@ def test_exp_step_c2c_range_mean_and_spread(getkey):
 
 #: Generic laws with per-pulse noise: n pulses in one call against n calls of one pulse.
 #: Affine laws are exact; the power step's and the lookup table's n-pulse noise is the
-#: first-order estimate along a geometric step profile (measured: within 5 % in std here).
+#: first-order estimate along a geometric step profile (measured with 25,000 cells per
+#: group: within 2.4 % in std here, like the affine laws' sampling scatter).
 N_IN_ONE = {
     "constant": (lambda v: ConstantStepDevice(step=SPAN / 200, asymmetry=0.1, variability=v), 0.0),
     "linear": (lambda v: LinearStepDevice(step=SPAN / 150, gamma_up=0.7, gamma_down=0.3, variability=v), 0.0),
     "soft-bounds": (lambda v: SoftBoundsDevice(step=SPAN / 100, asymmetry=-0.2, variability=v), 0.0),
     "exp": (lambda v: ExpStepDevice(levels=60, nl_up=3.0, nl_down=-2.0, variability=v), 0.0),
-    "pow": (lambda v: PowStepDevice(step=SPAN / 120, gamma_up=2.0, gamma_down=0.5, variability=v), 0.05),
-    "lookup": (lambda v: _lut(variability=v), 0.05),
+    "pow": (lambda v: PowStepDevice(step=SPAN / 120, gamma_up=2.0, gamma_down=0.5, variability=v), 0.02),
+    "lookup": (lambda v: _lut(variability=v), 0.02),
 }
 
 
@@ -508,7 +509,7 @@ def test_n_pulses_in_one_call_match_n_single_pulse_calls_in_distribution(law, no
     factory, approx = N_IN_ONE[law]
     variability = StepVariability(c2c=0.5) if noise == "c2c" else StepVariability(c2c_range=0.01)
     device = factory(variability)
-    cells = 4000
+    cells = 40_000  # 10,000 per group: a 6 % error in the spread is 4.5 standard errors
     x0 = np.tile([0.3, 0.6, 0.45, 0.5], cells // 4)
     n = np.tile([12.0, -12.0, 25.0, -25.0], cells // 4)
     state = _init(device, G_MIN + x0 * SPAN, getkey())
@@ -525,7 +526,7 @@ def test_n_pulses_in_one_call_match_n_single_pulse_calls_in_distribution(law, no
     loop = np.where(np.abs(n) == 12, np.asarray(state12.conductance), loop)
     for k in range(4):  # one group of cells per (x0, n): compare their distributions
         a, b = one_call[k::4], loop[k::4]
-        z = 5.0
+        z = 4.5
         sa, sb = a.std(ddof=1), b.std(ddof=1)
         se_mean = np.sqrt((sa**2 + sb**2) / a.size)
         assert abs(a.mean() - b.mean()) < z * se_mean + 1e-3 * abs(b.mean() - G_MIN - x0[k] * SPAN), (law, k)

@@ -49,16 +49,16 @@ class PulseCounts(NamedTuple):
     """Potentiation and depression pulse *counts* per cell (non-negative, same shape ``S``;
     fractional counts allowed: a fraction of a pulse)."""
 
-    up: Array
-    down: Array
+    up: Float[ArrayLike, "*S"]
+    down: Float[ArrayLike, "*S"]
 
 
 class PulseEnergy(NamedTuple):
     """Energy [J] of one potentiation (``up``) and one depression (``down``) pulse per cell
     (each of shape ``S``, ≥ 0)."""
 
-    up: Array
-    down: Array
+    up: Float[Array, "*S"]
+    down: Float[Array, "*S"]
 
 
 def split_pulses(pulses) -> PulseCounts:
@@ -135,7 +135,7 @@ class AbstractDevice(eqx.Module):
 
     # ------------------------------------------------------------------ final methods
     def init(self, shape: tuple[int, ...], *, key: PRNGKeyArray,
-             conductance: ArrayLike | None = None) -> AbstractDeviceState:
+             conductance: Float[ArrayLike, "*#S"] | None = None) -> AbstractDeviceState:
         """State of an array of devices of shape ``shape`` (a tuple of ints, e.g.
         ``(rows, cols)``).
 
@@ -159,7 +159,8 @@ class AbstractDevice(eqx.Module):
         g0 = None if conductance is None else jnp.broadcast_to(jnp.asarray(conductance, dtype), shape)
         return self._init(cells, key=k_family, conductance=g0)
 
-    def apply_pulses(self, state: AbstractDeviceState, pulses, *, key: PRNGKeyArray) -> AbstractDeviceState:
+    def apply_pulses(self, state: AbstractDeviceState, pulses: Float[ArrayLike, "*S"] | PulseCounts, *,
+                     key: PRNGKeyArray) -> AbstractDeviceState:
         """Apply pulses per cell: the potentiation count first, then the depression count.
 
         Args:
@@ -190,7 +191,7 @@ class AbstractDevice(eqx.Module):
         """
         return self._apply_many(tuple(states), tuple(split_pulses(p) for p in pulses), tuple(keys), max_count)
 
-    def evolve(self, state: AbstractDeviceState, duration: ArrayLike) -> AbstractDeviceState:
+    def evolve(self, state: AbstractDeviceState, duration: Float[ArrayLike, "*#S"]) -> AbstractDeviceState:
         """Let ``duration`` seconds pass with no pulse (relaxation, retention, drift).
 
         Args:
@@ -205,11 +206,11 @@ class AbstractDevice(eqx.Module):
         check_duration(duration)
         return self._evolve(state, jnp.asarray(duration, state.conductance.dtype))
 
-    def conductance(self, state: AbstractDeviceState) -> Array:
+    def conductance(self, state: AbstractDeviceState) -> Float[Array, "*S"]:
         """Conductance [S] of every cell, shape ``S`` (no read noise)."""
         return state.conductance
 
-    def read(self, state: AbstractDeviceState, *, key: PRNGKeyArray | None = None) -> Array:
+    def read(self, state: AbstractDeviceState, *, key: PRNGKeyArray | None = None) -> Float[Array, "*S"]:
         """Conductance [S] as one read sees it, shape ``S``: with relative read noise
         ``variability.read_noise`` (independent per cell and per read, clipped at zero).
 
@@ -217,7 +218,7 @@ class AbstractDevice(eqx.Module):
         """
         return read_conductance(state.conductance, self.variability.read_noise, key=key)
 
-    def read_noise_std(self, state: AbstractDeviceState) -> Array | None:
+    def read_noise_std(self, state: AbstractDeviceState) -> Float[Array, "*S"] | None:
         """Standard deviation [S] of one read of each cell (shape ``S``), or None for a
         noiseless read (a concrete zero ``read_noise``).  Lets a crossbar apply read noise
         as its exact Gaussian effect on output currents without sampling every cell."""

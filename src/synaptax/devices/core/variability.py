@@ -114,8 +114,8 @@ class StepVariability(Variability):
         c2c_range: standard deviation of one pulse's additive error relative to the
             conductance range ``g_max − g_min`` (NeuroSim's convention).
 
-    For ``n`` pulses in one call the summed error of the ``n`` per-pulse errors, carried
-    along the law, is drawn at once (:func:`step_noise_variance`).
+    For ``n`` pulses in one call the sum of the ``n`` per-pulse errors, carried along the
+    law, is drawn at once (:func:`step_noise_variance`).
     """
 
     d2d_step: float = 0.0
@@ -144,31 +144,26 @@ class StepVariability(Variability):
         return scale * (1.0 + beta), scale * (1.0 - beta)
 
 
-def _geometric_sum_ratio(eps: Array, n: Array) -> Array:
-    """``((1 + eps)^n − 1)/eps`` for ``eps ≥ 0`` (→ ``n`` as ``eps → 0``)."""
-    small = eps < 1e-6
-    safe = jnp.where(small, 1.0, eps)
-    exact = jnp.expm1(n * jnp.log1p(safe)) / safe
-    return jnp.where(small, n * (1.0 + 0.5 * (n - 1.0) * eps), exact)
-
-
 def step_noise_variance(c2c, c2c_range, step_end: Array, contraction: Array, n: Array, span: Array,
                         contraction_n: Array | None = None) -> Array:
     """Variance [S²] of the summed cycle-to-cycle error of ``n`` pulses of one direction.
 
-    Pulse ``k`` (``k = 0 … n−1``) adds ``δ_k·c2c·ξ_k + c2c_range·span·ξ'_k``; a later pulse
-    carries an earlier error on multiplied by the law's per-pulse *contraction* ``ρ``
-    (``∂x_{k+1}/∂x_k``).  For a law that is affine per pulse (constant step ``ρ = 1``, linear
-    step and soft bounds ``ρ = 1 − 2γ·step/span``, NeuroSim's exponential ``ρ = e^{−r}``) this
-    is exact for any ``n`` (the multiplicative noise to all orders):
+    Pulse ``k`` (``k = 0 … n−1``) adds ``c2c·δ_k·ξ_k + c2c_range·span·ξ'_k`` (``δ_k`` the
+    law's step at pulse ``k``); a later pulse carries an earlier error on multiplied by the
+    law's per-pulse *contraction* ``ρ = ∂x_{k+1}/∂x_k``.  For a law that is affine per pulse
+    (constant step ``ρ = 1``, linear step and soft bounds ``ρ = 1 − 2γ·step/span``,
+    NeuroSim's exponential ``ρ = e^{−r}``) ``δ_k·ρ^{n−1−k} = δ_{n−1}`` for every ``k``, so the
+    sum is the closed form
 
-        Var = c2c²·(δ_n/ρ)²·((1 + ε)ⁿ − 1)/ε  +  (c2c_range·span)²·(1 − ρ^{2n})/(1 − ρ²),
-        ε = (1 − ρ)²·c2c²/ρ²,
+        Var = n·(c2c·δ_{n−1})²  +  (c2c_range·span)²·(1 − ρ^{2n})/(1 − ρ²),
 
-    with ``δ_n`` the law's step at the deterministic end point (``δ_n/ρ`` is the step of the
-    last pulse).  For other laws ``ρ`` is the geometric mean contraction ``(δ_n/δ_0)^{1/n}``
-    and the result is their first-order (small-noise) value along a geometric step
-    profile; its error is measured in the tests.
+    with ``δ_{n−1} = δ_n/ρ`` the step of the last pulse and ``δ_n`` the step one more pulse
+    would make at the deterministic end point.  The steps are those of the deterministic
+    path; a simulation that evaluates each step at the noisy conductance differs from it
+    at second order: by a relative ``(n − 1)·ε/2`` in the variance, ``ε = ((1 − ρ)·c2c/ρ)²``
+    (below 1e-3 for every preset).  For other laws ``ρ`` is the geometric mean
+    contraction ``(δ_n/δ_0)^{1/n}`` (a geometric step profile); their error is measured in
+    the tests.
 
     Args:
         c2c, c2c_range: the :class:`StepVariability` spreads.
@@ -178,16 +173,14 @@ def step_noise_variance(c2c, c2c_range, step_end: Array, contraction: Array, n: 
         span: the cell's range ``g_max − g_min`` [S].
         contraction_n: ``ρⁿ`` when known more cheaply or exactly; computed otherwise.
 
-    A fractional count ``n < 1`` is one pulse of ``n`` times the step, with the
-    multiplicative error scaled alike (``c2c·n·δ``).  Every array broadcasts to the cells'
-    shape; zero where ``n = 0``.
+    A fractional count ``n < 1`` is one pulse of ``n`` times the step, its multiplicative
+    error scaled alike (``c2c·n·δ``).  Every array broadcasts to the cells' shape; zero where
+    ``n = 0``.
     """
     rho = jnp.maximum(contraction, 1e-6)
     rho_n = rho**n if contraction_n is None else contraction_n
-    eps = ((1.0 - rho) * c2c / rho) ** 2
-    # a fraction n < 1 of a pulse is one pulse of n times the step: its error scales with it
-    count = jnp.where(n < 1.0, n * n, _geometric_sum_ratio(eps, n))
-    v_mult = (c2c * step_end / rho) ** 2 * count
+    count = jnp.where(n < 1.0, n * n, n)
+    v_mult = count * (c2c * step_end / rho) ** 2
     one_minus = 1.0 - rho * rho
     near_one = jnp.abs(one_minus) < 1e-6
     series = jnp.where(near_one, n, (1.0 - rho_n * rho_n) / jnp.where(near_one, 1.0, one_minus))

@@ -366,7 +366,7 @@ class ECRAMDevice(AbstractDevice):
         g0 = g_eq if conductance is None else conductance
         return ECRAMState(cells.place(g0), scale_up, scale_down, g_eq, cells.g_min, cells.g_max, cells.stuck)
 
-    def _relax(self, g, log_target, rate, amount, g_floor, substeps=None):
+    def _relax(self, g, log_target, rate, amount, g_floor, substeps=None, g_target=None):
         """Integrate the OCP-driven flow toward ``G* = exp(log_target)`` for ``amount``.
 
         In the charge-linear coordinate ``s = (G/G_ref)^(1−p)`` the flow is
@@ -406,7 +406,9 @@ class ECRAMDevice(AbstractDevice):
             return jnp.clip(s + increment(s, s_half, h), lo, hi)
 
         s = jax.lax.fori_loop(0, substeps, substep, s) if substeps > 1 else substep(0, s)
-        return self._g(s)
+        # the same bounds in G: converting s back must not step across the target by roundoff
+        g_star = jnp.exp(log_target) if g_target is None else g_target
+        return jnp.clip(self._g(s), jnp.maximum(jnp.minimum(g, g_star), g_floor), jnp.maximum(g, g_star))
 
     def _pulse_det(self, g, state, n, *, potentiate: bool):
         """Deterministic conductance after ``n ≥ 0`` pulses of one direction (no window)."""
@@ -440,25 +442,29 @@ class ECRAMDevice(AbstractDevice):
         """Magnitude [S] of the deterministic change of one pulse at ``g`` (no window)."""
         return jnp.abs(self._pulse_det(g, state, jnp.ones_like(g), potentiate=potentiate) - g)
 
-    def _train_noise(self, g_from, g_to, n, state, *, potentiate: bool):
-        """Variance [S²] of ``n`` pulses' summed error from ``g_from`` to ``g_to``, and ρⁿ."""
+    def _train_noise(self, g_from, g_to, n, surplus, state, *, potentiate: bool):
+        """Variance [S²] of ``n`` pulses' summed error from ``g_from`` to ``g_to``, and ρⁿ; a
+        train with a whole pulse or more to spare past the window (``surplus`` [S] ≥ one
+        pulse) ends on the window's edge, without error."""
         var = self.variability
         d0 = self._one_pulse(g_from, state, potentiate=potentiate)
         d1 = self._one_pulse(g_to, state, potentiate=potentiate)
         rho_n = jnp.where(d0 > 0, d1 / jnp.where(d0 > 0, d0, 1.0), 1.0)
         rho = jnp.where(n > 0, jnp.maximum(rho_n, 1e-30) ** (1.0 / jnp.maximum(n, 1e-30)), 1.0)
+        n = jnp.where(surplus >= jnp.maximum(d1, 1e-300), 0.0, n)
         span = state.g_max - state.g_min
         return step_noise_variance(var.c2c, var.c2c_range, d1, rho, n, span, rho_n), rho_n
 
     def _apply_impl(self, state, up, down, key):
         g0 = state.conductance
-        g_up = jnp.where(up > 0, self._windowed(self._pulse_det(g0, state, up, potentiate=True), g0, state), g0)
-        g_det = jnp.where(down > 0, self._windowed(self._pulse_det(g_up, state, down, potentiate=False), g_up, state),
-                          g_up)
+        raw_up = self._pulse_det(g0, state, up, potentiate=True)
+        g_up = jnp.where(up > 0, self._windowed(raw_up, g0, state), g0)
+        raw_down = self._pulse_det(g_up, state, down, potentiate=False)
+        g_det = jnp.where(down > 0, self._windowed(raw_down, g_up, state), g_up)
         g = g_det
         if self.variability.has_step_noise:
-            v_up, _ = self._train_noise(g0, g_up, up, state, potentiate=True)
-            v_dn, rn_dn = self._train_noise(g_up, g_det, down, state, potentiate=False)
+            v_up, _ = self._train_noise(g0, g_up, up, jnp.abs(raw_up - g_up), state, potentiate=True)
+            v_dn, rn_dn = self._train_noise(g_up, g_det, down, jnp.abs(raw_down - g_det), state, potentiate=False)
             std = jnp.sqrt(v_up * jnp.where(down > 0, rn_dn * rn_dn, 1.0) + v_dn)
             g = self._windowed(g_det + std * fast_random.normal(key, g0.shape, g0.dtype), g0, state)
         return eqx.tree_at(lambda s: s.conductance, state, hold_stuck(g, g0, state.stuck))
@@ -485,6 +491,7 @@ class ECRAMDevice(AbstractDevice):
         duration = jnp.broadcast_to(duration, g0.shape)
         rate = self.sensitivity * 0.5 * (state.scale_up + state.scale_down) * self.ocp_slope \
             * self.rest_path_conductance / (_LN10 * self.g_ref)
+        g_target = state.g_eq * 10.0 ** (self.rest_target_offset / self.ocp_slope)
         log_target = jnp.log(state.g_eq) + self.rest_target_offset * _LN10 / self.ocp_slope
         lossy = not (is_concrete(self.ion_loss_time) and math.isinf(self.ion_loss_time))
         sealed = self._sealed
@@ -493,14 +500,14 @@ class ECRAMDevice(AbstractDevice):
 
         def run(g):
             if not lossy:
-                return self._relax(g, log_target, rate, duration, g_floor)
+                return self._relax(g, log_target, rate, duration, g_floor, g_target=g_target)
             h = duration / self.substeps
             s_u = self._s(jnp.minimum(self.g_undoped, state.g_min))
             decay = jnp.exp(-h / self.ion_loss_time)
 
             def substep(_, g):
                 if not sealed:
-                    g = self._relax(g, log_target, rate, h, g_floor, substeps=1)
+                    g = self._relax(g, log_target, rate, h, g_floor, substeps=1, g_target=g_target)
                 s = self._s(g)
                 return self._g(s_u + (s - s_u) * decay)
 

@@ -32,7 +32,7 @@ class ExpStepDevice(AbstractPulsedDevice):
 
     One pulse is affine in ``x`` (``x ← x·e^(−r) + (1 − e^(−r))/D`` with ``r = |NL|·step``
     per pulse, ``step`` normalised), so ``n`` pulses and their cycle-to-cycle noise are
-    exact closed forms.
+    closed forms.
 
     Attributes:
         levels: number of pulses ``P_max`` that take the cell across its whole range.

@@ -6,8 +6,8 @@ normalised conductance ``x = (G − g_min)/(g_max − g_min)`` of each cell:
 
 * an *affine* law (one pulse is ``x ← x + a − c·x``: constant step, linear step, soft
   bounds, NeuroSim's exponential) states its coefficients in :meth:`_affine`; ``n`` pulses
-  are then the exact geometric closed form and the cycle-to-cycle noise of ``n`` pulses is
-  exact too (:func:`~synaptax.devices.core.variability.step_noise_variance`);
+  are then the exact geometric closed form and the cycle-to-cycle noise of ``n`` pulses a
+  closed form too (:func:`~synaptax.devices.core.variability.step_noise_variance`);
 * any other law overrides :meth:`_law` (``n`` pulses) and, where it is cheap,
   :meth:`_step_at` (one pulse); its noise is the first-order value along a geometric step
   profile.
@@ -167,36 +167,45 @@ class AbstractPulsedDevice(AbstractDevice):
 
     def _direction(self, x, n, step, span, *, potentiate, bits):
         """Deterministic ``x`` after ``n`` pulses of one direction (clipped to [0, 1], the
-        identity where ``n = 0``) and the noise terms ``(δ_end, ρ, ρⁿ)`` of the train."""
+        identity where ``n = 0``) and the noise terms ``(δ_end, ρ, ρⁿ, n_noise)`` of the train.
+
+        A train with at least one whole pulse to spare past a bound ends on the bound: in a
+        pulse-by-pulse simulation that clips every pulse, each further pulse brings the cell
+        back to it whatever the earlier errors were (``n_noise = 0``)."""
         coeffs = self._affine(step, potentiate=potentiate)
         if coeffs is not None:
             a, c = coeffs
             s = _steps(c, n, bits)
-            x_new = x + (a - c * x) * s
+            x_raw = x + (a - c * x) * s
             rho, rho_n = 1.0 - c, 1.0 - c * s
-            x_new = jnp.clip(x_new, 0.0, 1.0)
+            x_new = jnp.clip(x_raw, 0.0, 1.0)
             step_end = a - c * x_new
         else:
-            x_new = jnp.clip(self._law(x, n, step, span, potentiate=potentiate, bits=bits), 0.0, 1.0)
+            x_raw = self._law(x, n, step, span, potentiate=potentiate, bits=bits)
+            x_new = jnp.clip(x_raw, 0.0, 1.0)
             d0 = jnp.abs(self._step_at(x, step, span, potentiate=potentiate))
             step_end = jnp.abs(self._step_at(x_new, step, span, potentiate=potentiate))
             rho_n = jnp.where(d0 > 0, step_end / jnp.where(d0 > 0, d0, 1.0), 1.0)
             rho = jnp.where(n > 0, jnp.maximum(rho_n, 1e-30) ** (1.0 / jnp.maximum(n, 1e-30)), 1.0)
-        return jnp.where(n > 0, x_new, x), (step_end, rho, rho_n)
+        # a train with a whole pulse or more to spare past the bound ends on the bound
+        surplus = jnp.abs(x_raw - x_new) / jnp.maximum(jnp.abs(step_end), 1e-30)
+        n_noise = jnp.where(surplus >= 1.0, 0.0, n)
+        return jnp.where(n > 0, x_new, x), (step_end, rho, rho_n, n_noise)
 
     def _conductance_after(self, state: PulsedState, up: Array, down: Array, key, bits) -> Array:
         """New conductance [S] of every cell after ``up`` then ``down`` pulses."""
         g0 = state.conductance
         span = state.g_max - state.g_min
         x0 = (g0 - state.g_min) / span
-        x_up, (e_up, r_up, rn_up) = self._direction(x0, up, state.step_up / span, span, potentiate=True, bits=bits)
-        x_det, (e_dn, r_dn, rn_dn) = self._direction(x_up, down, state.step_down / span, span, potentiate=False,
-                                                     bits=bits)
+        x_up, (e_up, r_up, rn_up, m_up) = self._direction(x0, up, state.step_up / span, span, potentiate=True,
+                                                           bits=bits)
+        x_det, (e_dn, r_dn, rn_dn, m_dn) = self._direction(x_up, down, state.step_down / span, span,
+                                                           potentiate=False, bits=bits)
         g = jnp.clip(state.g_min + x_det * span, state.g_min, state.g_max)
         var = self.variability
         if var.has_step_noise:
-            v_up = step_noise_variance(var.c2c, var.c2c_range, e_up * span, r_up, up, span, rn_up)
-            v_dn = step_noise_variance(var.c2c, var.c2c_range, e_dn * span, r_dn, down, span, rn_dn)
+            v_up = step_noise_variance(var.c2c, var.c2c_range, e_up * span, r_up, m_up, span, rn_up)
+            v_dn = step_noise_variance(var.c2c, var.c2c_range, e_dn * span, r_dn, m_dn, span, rn_dn)
             carried = jnp.where(down > 0, rn_dn * rn_dn, 1.0)
             std = jnp.sqrt(v_up * carried + v_dn)
             g = jnp.clip(g + std * fast_random.box_muller_normal(key, g0.shape, g0.dtype), state.g_min, state.g_max)
