@@ -12,7 +12,7 @@ Every family implements :class:`AbstractDevice` (``init``, ``apply_pulses``, ``e
 * :mod:`.registry` — every family's presets under one name space.
 """
 from .core import (AbstractDevice, AbstractDeviceState, AbstractTransducer, LinearTransducer, PulseCounts, PulseEnergy,
-                   StepVariability, Variability, split_pulses)
+                   StepVariability, Variability, split_pulses, stack_models)
 from .electrochemical import ECRAMDevice, ECRAMGeometry, ECRAMState
 from .generic import (AbstractPulsedDevice, ConstantStepDevice, ExpStepDevice, LinearStepDevice, LookupTableDevice,
                       PowStepDevice, PulsedState, SoftBoundsDevice)
@@ -26,5 +26,5 @@ __all__ = [
     "MagnetoIonicState", "MagnetoIonicSynapse", "NitrideFilm", "PulseTrain",
     "AbstractDevice", "AbstractDeviceState", "AbstractPulsedDevice", "AbstractTransducer", "ConstantStepDevice", "ExpStepDevice",
     "LinearStepDevice", "LinearTransducer", "LookupTableDevice", "PRESETS", "PowStepDevice", "PulseCounts",
-    "PulseEnergy", "PulsedState", "SoftBoundsDevice", "StepVariability", "Variability", "get_preset", "split_pulses",
+    "PulseEnergy", "PulsedState", "SoftBoundsDevice", "StepVariability", "Variability", "get_preset", "split_pulses", "stack_models",
 ]
