@@ -4,8 +4,11 @@ Expectations are computed independently where possible: switching probabilities 
 out from the stated law, Monte-Carlo means compared with the analytic expectation within
 a few σ/√N, energies from I²·R·t.
 """
+import inspect
 import json
 import math
+import pydoc
+import time
 
 import equinox as eqx
 import jax
@@ -17,16 +20,13 @@ from hypothesis import strategies as st
 
 from synaptax.arrays import Crossbar
 from synaptax.cli import main
-from synaptax.devices import PRESETS, PulseCounts, Variability, get_preset
-from synaptax.devices.spintronic.cogd import (
-    OE,
-    SOT_EFFICIENCY,
-    CoGdDevice,
-    anisotropy_field,
-    cogd_hall_bar,
-    normal_quantiles,
-    scaled,
-)
+from synaptax.devices import (PRESETS, AbstractDevice, AbstractDeviceState, PulseCounts, PulseEnergy, StepVariability,
+                              Variability, get_preset)
+from synaptax.devices import spintronic
+from synaptax.devices.core.contract import stack_models
+from synaptax.devices.spintronic.cogd import (OE, SOT_EFFICIENCY, CoGdDevice, CoGdState, anisotropy_field,
+                                             normal_quantiles)
+from synaptax.devices.spintronic.presets import cogd_array, cogd_hall_bar, cogd_hall_bar_preset, scaled
 from synaptax.training.neurons import CoGdNeuron, cogd_sigmoid, default_neuron, fit_logistic, logistic
 from synaptax.training.stdp import hebbian_spikes, pair_waveform, paper_spikes, stdp_update
 from synaptax.training.layers import ACTIVATIONS
@@ -85,9 +85,14 @@ def test_other_bad_parameters_name_the_parameter(field, value, message):
         CoGdDevice(**{field: value})
 
 
-def test_cycle_to_cycle_variability_fields_are_rejected():
-    with pytest.raises(ValueError, match="variability.c2c must be 0"):
-        CoGdDevice(variability=Variability(c2c=0.1))
+def test_step_variability_is_rejected():
+    # the shared Variability has no step or cycle-to-cycle spreads; a StepVariability's would be ignored
+    with pytest.raises(TypeError, match="c2c"):
+        CoGdDevice(variability=StepVariability(c2c=0.1))
+    with pytest.raises(TypeError, match="variability must be a Variability"):
+        CoGdDevice(variability=0.1)
+    with pytest.raises(TypeError):
+        Variability(c2c=0.1)
     with pytest.raises(ValueError, match="alox_thickness"):
         anisotropy_field(-1e-9)
 
@@ -139,7 +144,7 @@ def test_n_pulses_in_one_call_equal_n_single_pulses_in_distribution(getkey):
     seq = state
     for _ in range(5):
         seq = d.apply_current(seq, i, key=getkey())
-    m1, m2 = float(jnp.mean(once.magnetization)), float(jnp.mean(seq.magnetization))
+    m1, m2 = float(jnp.mean(once.reduced_magnetisation)), float(jnp.mean(seq.reduced_magnetisation))
     assert abs(m1 - m2) < 4 * math.sqrt(2 / (20 * 512)) + 0.01
 
 
@@ -274,6 +279,215 @@ def test_jitted_update_does_not_retrace(getkey):
     assert len(traces) == 1
 
 
+# --------------------------------------------------------------------------- the device contract
+FINAL = ("init", "apply_pulses", "apply_pulses_many", "evolve", "conductance", "read", "read_noise_std")
+
+
+def test_family_implements_the_hooks_not_the_final_methods(getkey):
+    for name in FINAL:
+        assert name not in CoGdDevice.__dict__, name
+    for name in ("_init", "_apply_counts", "pulse_energy", "conductance_range", "nominal_step"):
+        assert name in CoGdDevice.__dict__, name
+    assert issubclass(CoGdDevice, AbstractDevice) and issubclass(CoGdState, AbstractDeviceState)
+    state = SMALL.init((2, 3), key=getkey())
+    assert isinstance(state, AbstractDeviceState)
+    assert state.conductance.shape == state.g_min.shape == state.g_max.shape == state.stuck.shape == (2, 3)
+    a, b = SMALL.apply_pulses_many((state, state), (jnp.ones((2, 3)), -jnp.ones((2, 3))), keys=(getkey(), getkey()))
+    assert isinstance(a, CoGdState) and isinstance(b, CoGdState)
+
+
+def test_bounds_and_faults_come_from_the_shared_sampler(getkey):
+    var = Variability(d2d_bounds=0.2, stuck_min=0.15, stuck_max=0.15, read_noise=0.03)
+    d = CoGdDevice(n_regions=16, variability=var)
+    key = getkey()
+    state = d.init((50,), key=key, conductance=5e-6)
+    cells = var.sample_cells(jax.random.split(key)[0], (50,), d.conductance_range, state.g_min.dtype)
+    np.testing.assert_array_equal(np.asarray(state.g_min), np.asarray(cells.g_min))
+    np.testing.assert_array_equal(np.asarray(state.g_max), np.asarray(cells.g_max))
+    np.testing.assert_array_equal(np.asarray(state.stuck), np.asarray(cells.stuck))
+    # the shared convention: the bounds spread around the nominal window centre
+    centre = 0.5 * (d.g_min + d.g_max)
+    assert float(jnp.mean(state.g_min)) < centre < float(jnp.mean(state.g_max))
+    assert np.std(np.asarray(state.g_min)) > 0 and np.std(np.asarray(state.g_max)) > 0
+    stuck = np.asarray(state.stuck)
+    assert 0 < np.sum(stuck == 1) and 0 < np.sum(stuck == 2)
+    np.testing.assert_allclose(np.asarray(state.conductance)[stuck == 1], np.asarray(state.g_min)[stuck == 1])
+    np.testing.assert_allclose(np.asarray(state.conductance)[stuck == 2], np.asarray(state.g_max)[stuck == 2])
+    # read noise is the contract's: relative, per read
+    np.testing.assert_allclose(d.read_noise_std(state), 0.03 * state.conductance)
+    with pytest.raises(ValueError, match="key"):
+        d.read(state)
+
+
+def test_renamed_api_reduced_magnetisation_and_demagnetise(getkey):
+    state = SMALL.init((4,), key=getkey(), conductance=jnp.array([1e-6, 4e-6, 7e-6, 10e-6]))
+    m = np.asarray(state.spins, float).mean(-1)
+    np.testing.assert_allclose(state.reduced_magnetisation, m)
+    np.testing.assert_allclose(SMALL.reduced_magnetisation(state), m)
+    assert np.all(np.abs(m) <= 1)
+    demag = SMALL.demagnetise(SMALL.init((64,), key=getkey()), key=getkey())
+    assert abs(float(jnp.mean(demag.reduced_magnetisation))) < 0.05
+    # one vocabulary: the old American spellings are gone
+    for owner, name in ((CoGdState, "magnetization"), (CoGdDevice, "magnetization"), (CoGdDevice, "demagnetize"),
+                        (CoGdDevice, "magnetisation"), (CoGdState, "magnetisation")):
+        assert not hasattr(owner, name), (owner.__name__, name)
+
+
+def test_demagnetise_traced_sequence_equals_the_concrete_one(getkey):
+    state = SMALL.init((16,), key=getkey())
+    key = getkey()
+    eager = SMALL.demagnetise(state, key=key)
+    traced = eqx.filter_jit(lambda d, s, k: d.demagnetise(s, key=k))(SMALL, state, key)  # parameters traced
+    np.testing.assert_array_equal(np.asarray(traced.spins), np.asarray(eager.spins))
+    explicit = SMALL.demagnetise(state, key=key, start=1.3 * float(SMALL.critical_current),
+                                 decrement=1.3 * float(SMALL.critical_current) / 200)
+    np.testing.assert_array_equal(np.asarray(explicit.spins), np.asarray(eager.spins))
+    with pytest.raises(ValueError, match="steps, not decrement"):
+        eqx.filter_jit(lambda d, s, k: d.demagnetise(s, key=k, decrement=1e-4))(SMALL, state, key)
+
+
+def _every_numeric_method(d, key):
+    """Every public numeric method of a Co/Gd device on a small array."""
+    k_init, k_pulse, k_current, k_read, k_sweep, k_demag = jax.random.split(key, 6)
+    s = d.init((3, 2), key=k_init, conductance=5e-6)
+    s = d.apply_pulses(s, jnp.array([[3.0, -2.0], [0.0, 7.0], [-5.0, 1.0]]), key=k_pulse)
+    s = d.evolve(s, 1e-3)
+    s = d.apply_current(s, 0.9 * d.critical_current * d.set_polarity, key=k_current, count=2.0)
+    swept, r_hall = d.sweep(s, jnp.linspace(-1.0, 1.0, 5) * d.critical_current, key=k_sweep)
+    demag = d.demagnetise(swept, key=k_demag, steps=20)
+    lo, hi = d.conductance_range
+    return {
+        "spins": s.spins, "conductance": d.conductance(s), "read": d.read(s, key=k_read),
+        "energy": d.pulse_energy(s).up, "step": jnp.asarray(d.nominal_step), "lo": jnp.asarray(lo),
+        "hi": jnp.asarray(hi), "hall": d.hall_resistance(s), "hall_voltage": d.hall_voltage(s),
+        "m": d.reduced_magnetisation(s), "r_sweep": r_hall, "demag": demag.spins,
+        "retention": d.retention_time(s), "i_c0": d.critical_current, "tilt": d.tilt_angle,
+        "esf": d.expected_switched_fraction(jnp.array([0.5, 0.8]) * d.critical_current),
+        "esweep": d.expected_sweep(jnp.linspace(0.0, 1.2, 8) * d.critical_current),
+        "i50": d.current_for_fraction(0.5), "p": d.switching_probability(0.3, 0.8 * d.critical_current),
+    }
+
+
+def test_vmap_over_a_stack_of_two_models_equals_a_loop(getkey):
+    other = eqx.tree_at(lambda d: (d.h_x, d.variability), SMALL, (400.0 * OE, Variability(read_noise=0.05)))
+    models = (SMALL, other)
+    key = getkey()
+    batched = eqx.filter_jit(eqx.filter_vmap(lambda d: _every_numeric_method(d, key)))(stack_models(models))
+    for i, d in enumerate(models):
+        one = eqx.filter_jit(_every_numeric_method)(d, key)
+        for name, value in one.items():
+            if np.asarray(value).dtype == np.int8:
+                np.testing.assert_array_equal(np.asarray(batched[name][i]), np.asarray(value), err_msg=name)
+            else:
+                np.testing.assert_allclose(np.asarray(batched[name][i]), np.asarray(value), rtol=1e-9, err_msg=name)
+    # the two models differ where their parameters do
+    assert float(batched["read"][1].std()) > 0 and not np.allclose(batched["i50"][0], batched["i50"][1])
+    np.testing.assert_allclose(batched["read"][0], batched["conductance"][0])  # read_noise 0: the conductance
+
+
+def test_vmap_over_keys_and_states_equals_a_loop(getkey):
+    keys = jax.random.split(getkey(), 3)
+    batched = eqx.filter_jit(eqx.filter_vmap(lambda k: _every_numeric_method(SMALL, k)))(keys)
+    for i, k in enumerate(keys):
+        one = eqx.filter_jit(_every_numeric_method)(SMALL, k)
+        for name, value in one.items():
+            np.testing.assert_allclose(np.asarray(batched[name][i]), np.asarray(value), rtol=1e-9, err_msg=name)
+    states = jax.vmap(lambda k: SMALL.init((4,), key=k, conductance=5e-6))(keys)
+    key = getkey()
+    current = 0.9 * float(SMALL.critical_current)
+
+    def step(s):
+        s = SMALL.apply_current(s, current, key=key)
+        s = SMALL.apply_pulses(s, jnp.full((4,), 3.0), key=key)
+        return SMALL.hall_resistance(s), SMALL.read(s), SMALL.pulse_energy(s).down
+
+    batched = jax.jit(jax.vmap(step))(states)
+    for i in range(3):
+        one = step(jax.tree_util.tree_map(lambda x: x[i], states))
+        for a, b in zip(batched, one):
+            np.testing.assert_allclose(np.asarray(a[i]), np.asarray(b), rtol=1e-9)
+
+
+def test_gradients_of_the_continuous_quantities():
+    d = SMALL
+    i = 0.85 * float(d.critical_current)
+    grad = jax.grad(lambda i: d.expected_switched_fraction(i))(i)
+    h = 1e-7 * i
+    fd = (float(d.expected_switched_fraction(i + h)) - float(d.expected_switched_fraction(i - h))) / (2 * h)
+    assert float(grad) > 0 and float(grad) == pytest.approx(fd, rel=1e-4)
+    g_sweep = jax.grad(lambda c: jnp.sum(d.expected_sweep(c)))(jnp.linspace(0.8, 0.9, 4) * float(d.critical_current))
+    # a larger pulse never switches less; once every region has switched, later pulses do not matter
+    assert np.all(np.isfinite(np.asarray(g_sweep))) and np.all(np.asarray(g_sweep) >= 0) and float(g_sweep[0]) > 0
+    g_p = jax.grad(lambda i: d.switching_probability(0.0, i))(i)
+    assert np.isfinite(float(g_p)) and float(g_p) > 0
+    # with respect to a parameter: a larger |H_x| lowers the barriers and switches more
+    g_dev = eqx.filter_grad(lambda dev: dev.expected_switched_fraction(i))(_traced(d))
+    assert float(g_dev.h_x) < 0  # h_x < 0 here: more negative is a larger field
+
+
+def test_checks_skip_tracers_and_run_elementwise_on_arrays():
+    def build(hx):
+        return CoGdDevice(n_regions=8, h_x=hx).critical_current
+
+    np.testing.assert_allclose(jax.jit(build)(-500.0 * OE), SMALL.critical_current)
+    np.testing.assert_allclose(jax.vmap(build)(jnp.array([-500.0, 300.0]) * OE)[0], SMALL.critical_current)
+    with pytest.raises(ValueError, match="h_x must be smaller than h_k"):
+        CoGdDevice(h_x=jnp.array([-500.0, 1700.0]) * OE, h_k=1600.0 * OE)
+    with pytest.raises(ValueError, match="h_x must be non-zero"):
+        CoGdDevice(h_x=np.array([-500.0, 0.0]) * OE)
+
+
+def test_help_shows_each_methods_own_docstring_and_signature(getkey):
+    d = SMALL
+    names = ("apply_current", "sweep", "demagnetise", "expected_switched_fraction", "expected_sweep",
+             "current_for_fraction", "hall_resistance", "hall_voltage", "reduced_magnetisation", "retention_time",
+             "switching_probability", "write_energy", "barriers", "pulse_energy") + FINAL
+    for name in names:
+        method = getattr(type(d), name)
+        own = inspect.getdoc(method)
+        assert own, name
+        bound = getattr(d, name)
+        # the signature is the method's own (the jit wrapper carries it), without self
+        signature = inspect.signature(bound)
+        assert list(signature.parameters) == list(inspect.signature(method).parameters)[1:], name
+        text = pydoc.render_doc(bound, renderer=pydoc.plaintext)
+        assert f"{name}{signature}" in text, name  # help(device.method): signature line, then the docstring
+        assert own.splitlines()[0] in text and "Partial" not in text and "BoundMethod(" not in text, name
+        assert pydoc.render_doc(method, renderer=pydoc.plaintext).count(f"{name}(self") == 1, name
+    assert "currents" in inspect.signature(d.sweep).parameters
+    # a bound method is still a pytree holding the device: jit traces its parameters
+    state = d.init((3,), key=getkey())
+    sweep = jax.jit(lambda f, s, c, k: f(s, c, key=k)[1])
+    r = sweep(d.sweep, state, jnp.full((4,), 0.9 * float(d.critical_current)), getkey())
+    assert r.shape == (4, 3)
+    assert len(jax.tree_util.tree_leaves(_traced(d).sweep)) == len(jax.tree_util.tree_leaves(_traced(d)))
+
+
+# --------------------------------------------------------------------------- presets module
+def test_presets_live_in_their_module_and_are_exported():
+    assert set(spintronic.PRESETS) == {"cogd", "cogd-hallbar"}
+    assert spintronic.PRESETS["cogd"] is cogd_array and spintronic.PRESETS["cogd-hallbar"] is cogd_hall_bar_preset
+    for name in ("OE", "CoGdDevice", "CoGdState", "PRESETS", "cogd_array", "cogd_hall_bar"):
+        assert name in spintronic.__all__ and hasattr(spintronic, name)
+    assert PRESETS["cogd"] is cogd_array
+
+
+def test_presets_are_not_cached_and_build_quickly():
+    for fn in (cogd_array, cogd_hall_bar_preset, normal_quantiles):
+        assert not hasattr(fn, "cache_info") and not hasattr(fn, "__wrapped__"), fn.__name__
+    for name, factory in (("cogd", cogd_array), ("cogd-hallbar", cogd_hall_bar_preset)):
+        factory()  # the first call in a process also compiles the calibration
+        start = time.perf_counter()
+        a = factory()
+        elapsed = time.perf_counter() - start
+        b = get_preset(name)
+        assert a is not b and eqx.tree_equal(a, b) is True, name
+        assert elapsed < 2.0, (name, elapsed)  # ≈ 10–25 ms measured
+    z = normal_quantiles(8)
+    z[:] = 0.0
+    assert np.all(normal_quantiles(8) != 0.0)
+
+
 # --------------------------------------------------------------------------- presets and arrays
 @pytest.mark.parametrize("name", COGD_PRESETS)
 def test_every_cogd_preset_steps(name, getkey):
@@ -290,6 +504,7 @@ def test_every_cogd_preset_steps(name, getkey):
     for step in (step_up, step_down):
         assert abs(step - d.nominal_step) < 4 * sigma + 0.15 * d.nominal_step
     e = d.pulse_energy(state)
+    assert isinstance(e, PulseEnergy)
     np.testing.assert_allclose(e.up, d.set_current**2 * d.channel_resistance * d.pulse_width, rtol=1e-12)
     np.testing.assert_allclose(e.down, e.up)
     r = np.asarray(d.read(state, key=getkey()))
@@ -370,7 +585,7 @@ def test_device_neuron_is_a_network_activation(getkey):
 def test_one_spike_alone_does_not_switch_and_a_pair_does(getkey):
     d = CoGdDevice(n_regions=128)
     spikes = paper_spikes(d)
-    state = d.demagnetize(d.init((8,), key=getkey()), key=getkey())
+    state = d.demagnetise(d.init((8,), key=getkey()), key=getkey())
     r0 = d.hall_resistance(state)
     alone, _ = d.sweep(state, jnp.asarray(spikes.pre) * d.set_polarity, key=getkey(), pulse_width=spikes.dt)
     assert float(jnp.max(jnp.abs(d.hall_resistance(alone) - r0))) < 0.02 * d.anomalous_hall_resistance
@@ -379,9 +594,9 @@ def test_one_spike_alone_does_not_switch_and_a_pair_does(getkey):
     assert float(jnp.mean(d.hall_resistance(pair) - r0)) > 0.3 * d.anomalous_hall_resistance
 
 
-def test_demagnetize_leaves_a_near_zero_magnetization(getkey):
-    state = SMALL.demagnetize(SMALL.init((64,), key=getkey()), key=getkey())
-    assert abs(float(jnp.mean(state.magnetization))) < 0.05
+def test_demagnetise_leaves_a_near_zero_reduced_magnetisation(getkey):
+    state = SMALL.demagnetise(SMALL.init((64,), key=getkey()), key=getkey())
+    assert abs(float(jnp.mean(state.reduced_magnetisation))) < 0.05
 
 
 def test_pair_waveform_superposes_pre_minus_delayed_post():
@@ -397,7 +612,7 @@ def test_pair_waveform_superposes_pre_minus_delayed_post():
 def test_stdp_rule_on_an_array_follows_spike_order(getkey):
     d = CoGdDevice(n_regions=128)
     spikes = hebbian_spikes(d)
-    state = d.demagnetize(d.init((3, 2), key=getkey()), key=getkey())
+    state = d.demagnetise(d.init((3, 2), key=getkey()), key=getkey())
     pre = np.zeros((300, 3))
     post = np.zeros((300, 2))
     pre[10, 0], post[30, 0] = 1, 1  # pre 2 ms before post on synapse (0, 0): depression

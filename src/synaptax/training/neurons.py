@@ -31,7 +31,8 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, PRNGKeyArray
 
 from .._checks import check_positive
-from ..devices.spintronic.cogd import CoGdDevice, cogd_hall_bar
+from ..devices.spintronic.cogd import CoGdDevice
+from ..devices.spintronic.presets import cogd_hall_bar
 
 
 class LogisticFit(NamedTuple):
@@ -151,7 +152,7 @@ class CoGdNeuron(eqx.Module):
 @functools.lru_cache(maxsize=1)
 def default_neuron() -> CoGdNeuron:
     """The paper's neuron device: 2 nm AlOx, ``H_x = −500 Oe``, 10 ms pulses, 256 regions
-    (:func:`~synaptax.devices.spintronic.cogd.cogd_hall_bar`), calibrated to ``sigmoid``."""
+    (:func:`~synaptax.devices.spintronic.presets.cogd_hall_bar`), calibrated to ``sigmoid``."""
     with jax.ensure_compile_time_eval():  # built once, eagerly, even when first used inside a jit trace
         return CoGdNeuron(cogd_hall_bar(n_regions=256))
 

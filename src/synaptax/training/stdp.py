@@ -6,7 +6,7 @@ from the other terminal, so the device carries ``I_pre(t) − I_post(t − Δt)`
 alone stays below the switching threshold; where they overlap their sum exceeds it, so
 the change of the Hall resistance depends on the delay ``Δt``.  Before each pair the
 device is demagnetised by pulses of decaying amplitude and alternating polarity
-(:meth:`~synaptax.devices.spintronic.cogd.CoGdDevice.demagnetize`).
+(:meth:`~synaptax.devices.spintronic.cogd.CoGdDevice.demagnetise`).
 
 Time is discretised into bins of width ``dt``; each bin is one pulse of the bin's current
 (the nucleation rates of consecutive bins add, so a constant current over ``k`` bins acts
@@ -169,7 +169,7 @@ def stdp_window(device: CoGdDevice, delays: ArrayLike, *, key: PRNGKeyArray, spi
     currents = np.stack([np.pad(w, (0, length - w.size)) for w in waves], axis=1)  # (K, D)
     k_init, k_demag, k_pair = jax.random.split(key, 3)
     state = device.init((delays.size, repeats), key=k_init)
-    state = device.demagnetize(state, key=k_demag)
+    state = device.demagnetise(state, key=k_demag)
     r0 = device.hall_resistance(state)
     currents = jnp.asarray(currents)[:, :, None] * device.set_polarity
     state, _ = device.sweep(state, jnp.broadcast_to(currents, currents.shape[:2] + (repeats,)), key=k_pair,

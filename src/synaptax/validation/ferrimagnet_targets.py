@@ -285,3 +285,6 @@ register(Target("D5", "Co/Gd STDP: |ΔR| peaks at Δt = 0, ≈ 0 at |Δt| = 12 m
                 f"{SOURCE}, Fig. 3(b)–(d)", run_d5))
 register(Target("D6", "Co/Gd neuron in MNIST 784-100-10: within 0.3 pp of the ideal sigmoid",
                 f"{SOURCE}, Fig. 4(c)–(e)", run_d6))
+
+__all__ = ["D6_EPOCHS", "HX_FIXED_OE", "HX_SERIES_OE", "SOURCE", "THICKNESSES", "current_window", "run_d1", "run_d2",
+           "run_d3", "run_d4", "run_d5", "run_d6"]

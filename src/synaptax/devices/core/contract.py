@@ -124,6 +124,28 @@ def check_duration(duration) -> None:
         raise ValueError(f"duration must be finite and >= 0 s, got {float(bad[0])!r}")
 
 
+class _Probe(eqx.Module):
+    def method(self):
+        """Only here to name equinox's bound-method type."""
+
+
+#: Equinox's bound method: a pytree holding the module, so ``jax.jit(device.method)`` traces
+#: the device's parameters (equinox does not export the class).
+_BoundMethod = type(_Probe().method)
+
+try:
+    class _DocumentedMethod(_BoundMethod):
+        """Equinox's bound method, which ``help`` renders as a routine: the method's own
+        signature (without ``self``) and docstring instead of the bound method's repr.  (A type
+        with ``__get__`` is what :func:`inspect.isroutine` recognises; an instance is never a
+        class attribute, so this ``__get__`` is never called as a descriptor.)"""
+
+        def __get__(self, obj, objtype=None):
+            return self
+except TypeError:  # a future equinox whose bound method cannot be subclassed: plain help()
+    _DocumentedMethod = None
+
+
 class AbstractDevice(eqx.Module):
     """Interface of a device family (see the module docstring for the contract).
 
@@ -132,6 +154,13 @@ class AbstractDevice(eqx.Module):
     """
 
     variability: AbstractVar[Variability]
+
+    def __getattribute__(self, name: str):
+        # every method as a bound method whose help() shows its signature and docstring
+        out = super().__getattribute__(name)
+        if _DocumentedMethod is not None and type(out) is _BoundMethod:
+            out = _DocumentedMethod(out.__func__, out.__self__)
+        return out
 
     # ------------------------------------------------------------------ final methods
     def init(self, shape: tuple[int, ...], *, key: PRNGKeyArray,

@@ -19,7 +19,7 @@ Model (per device, vectorised over arrays of devices; ``device-physics.md`` §D)
     λ_i(I) = (t_p/τ0)·exp(−Δ_i·(1 − |I|/I_c0)₊)                   thermally activated rate
     one pulse: a region with s_i ≠ sgn(I·H_x) switches with P_i = 1 − exp(−λ_i)
     n equal pulses: 1 − exp(−n·λ_i)                                (exact: regions independent)
-    R_hall = R_AHE·cos θ_M·m,   m = mean_i s_i                              readout [paper]
+    R_hall = R_AHE·cos θ_M·m,   m = mean_i s_i  (reduced magnetisation)    readout [paper]
 
 * The barrier distribution is normal [paper].  Its mean falls as ``(1 − h)²`` (Stoner–
   Wohlfarth [textbook]) and scales with ``H_k`` (``E_b ∝ M_s·H_k·V``); its spread ``σ_Δ`` is
@@ -51,9 +51,21 @@ The Hall resistance itself is :meth:`CoGdDevice.hall_resistance`.
 
 Energy of one write pulse [derived]: ``E = I²·R_ch·t_p`` with the channel resistance
 ``R_ch = R_□·length/width`` (the Joule heat of the SOT channel; the readout is not
-counted).  Geometry scaling (:func:`scaled`): the current density at threshold, the
-barrier distribution and ``N_r`` are kept; currents scale with the width, ``R_ch`` with
-``length/width``, and shorter pulses raise the switching current through ``ln(t_p/τ0)``.
+counted).  Geometry scaling (:func:`~synaptax.devices.spintronic.presets.scaled`): the current
+density at threshold, the barrier distribution and ``N_r`` are kept; currents scale with the
+width, ``R_ch`` with ``length/width``, and shorter pulses raise the switching current through
+``ln(t_p/τ0)``.
+
+The device keeps the contract of :mod:`synaptax.devices.core` (``init``, ``apply_pulses``,
+``evolve``, ``conductance``, ``read`` are the contract's; this module implements its hooks):
+``apply_pulses`` applies nominal SET/RESET pulses of amplitude ``set_current``; the
+per-cell conductance window and stuck faults come from the shared
+:class:`~synaptax.devices.core.variability.Variability` sampler.  The factories and presets
+are in :mod:`synaptax.devices.spintronic.presets`.
+
+Vocabulary: the *reduced magnetisation* ``m = mean_i s_i`` ∈ [−1, 1] is dimensionless
+(:attr:`CoGdState.reduced_magnetisation`); it is not the magneto-ionic family's
+``magnetisation``, which is in emu cm⁻³.
 
 Units: SI at every boundary (A, Ω, s, J, S; magnetic fields ``H`` in A/m).  The paper
 quotes fields in Oe; :data:`OE` converts (``800*OE`` is 800 Oe = 6.37e4 A/m).  Barriers
@@ -65,17 +77,18 @@ import dataclasses
 import functools
 import math
 import statistics
+from typing import NamedTuple
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Float, Int8, PRNGKeyArray
 
-from ..._checks import check_int, check_less, check_nonnegative, check_positive, is_concrete
+from ..._checks import check_finite, check_int, check_less, check_nonnegative, check_positive, is_concrete
 from ... import _random as fast_random
-from ..core.contract import AbstractDevice, PulseCounts, split_pulses
-from ..core.variability import Variability
+from ..core.contract import STUCK_MAX, STUCK_MIN, AbstractDevice, AbstractDeviceState, PulseEnergy, hold_stuck
+from ..core.variability import CellSample, Variability
 
 #: One oersted in A/m (``H[A/m] = H[Oe]·1000/(4π)``).
 OE = 1e3 / (4.0 * math.pi)
@@ -93,8 +106,8 @@ ALOX_HK_OE = (2600.0, 2350.0, 2100.0, 1850.0, 1600.0)
 
 def anisotropy_field(alox_thickness: float) -> float:
     """Effective perpendicular anisotropy field ``H_k`` [A/m] of the stack with an AlOx cap
-    of ``alox_thickness`` [m] (0–2 nm, the paper's samples; linear interpolation of the
-    [fit] table :data:`ALOX_HK_OE`, extrapolated linearly outside it)."""
+    of ``alox_thickness`` [m] (a concrete number; 0–2 nm, the paper's samples; linear
+    interpolation of the [fit] table :data:`ALOX_HK_OE`, extrapolated linearly up to 3 nm)."""
     t = float(alox_thickness)
     if not 0.0 <= t <= 3e-9:
         raise ValueError(f"alox_thickness must lie in [0, 3 nm], got {t!r} m")
@@ -104,10 +117,12 @@ def anisotropy_field(alox_thickness: float) -> float:
     return hk * OE
 
 
-@functools.lru_cache(maxsize=8)
 def normal_quantiles(n: int) -> np.ndarray:
-    """``n`` standard-normal quantiles at probabilities ``(k + ½)/n``: an equal-weight
-    quadrature of the barrier distribution (expected values without sampling)."""
+    """``n`` standard-normal quantiles at probabilities ``(k + ½)/n``, shape ``(n,)``
+    (float64): an equal-weight quadrature of the barrier distribution (expected values
+    without sampling).  Computed on every call (≈ 1 µs per point; under ``jit`` only while
+    tracing)."""
+    n = check_int("n", n, minimum=1)
     dist = statistics.NormalDist()
     return np.array([dist.inv_cdf((k + 0.5) / n) for k in range(n)])
 
@@ -116,7 +131,9 @@ def _jit(method):
     """``eqx.filter_jit`` of a method, with Python numbers among its arguments and the
     device's parameters turned into arrays first, so that an eager call compiles once per
     array shape (and ``n_regions``), not once per parameter or argument value (shapes and
-    ``quantiles`` stay static); inlined under an outer ``jit``."""
+    ``quantiles`` stay static); inlined under an outer ``jit``.  The wrapper carries the
+    method's name, docstring and signature (``functools.wraps``), so ``help`` and
+    ``inspect.signature`` show the method's own."""
     jitted = eqx.filter_jit(method)
 
     def number(name, v):
@@ -132,7 +149,27 @@ def _jit(method):
     return wrapper
 
 
-class CoGdState(eqx.Module):
+def _first(mask, *values) -> tuple[float, ...]:
+    """The first elements of ``values`` (broadcast together) where ``mask`` holds."""
+    arrays = np.broadcast_arrays(mask, *values)
+    i = int(np.flatnonzero(arrays[0])[0])
+    return tuple(float(a.ravel()[i]) for a in arrays[1:])
+
+
+class _InitStreams(NamedTuple):
+    """The family's independent random streams of :meth:`CoGdDevice.init`, split once from
+    the family key (the contract's second stream)."""
+
+    barrier: PRNGKeyArray  # barrier deviates z_i
+    rounding: PRNGKeyArray  # stochastic rounding of the programmed level
+    pick: PRNGKeyArray  # which regions are SET at that level
+
+    @classmethod
+    def split(cls, key: PRNGKeyArray) -> _InitStreams:
+        return cls(*jax.random.split(key, len(cls._fields)))
+
+
+class CoGdState(AbstractDeviceState):
     """State of an array of Co/Gd devices of shape ``S`` with ``N_r`` regions each.
 
     Attributes:
@@ -141,27 +178,29 @@ class CoGdState(eqx.Module):
             within-device variation, fixed at :meth:`CoGdDevice.init`), shape ``S + (N_r,)``.
         g_min: this cell's conductance when fully RESET [S], shape ``S``.
         g_max: this cell's conductance when fully SET [S], shape ``S``.
-        stuck: int8 fault code per cell: 0 working, 1 stuck RESET, 2 stuck SET; shape ``S``.
+        stuck: int8 fault code per cell: 0 working, 1 stuck RESET (at ``g_min``), 2 stuck SET
+            (at ``g_max``); shape ``S``.
     """
 
-    spins: Array
-    barrier_z: Array
-    g_min: Array
-    g_max: Array
-    stuck: Array
+    spins: Int8[Array, "*S N_r"]
+    barrier_z: Float[Array, "*S N_r"]
+    g_min: Float[Array, "*S"]
+    g_max: Float[Array, "*S"]
+    stuck: Int8[Array, "*S"]
 
     @property
-    def magnetization(self) -> Array:
-        """Mean region magnetisation ``m = mean_i s_i`` ∈ [−1, 1], shape ``S``."""
+    def reduced_magnetisation(self) -> Float[Array, "*S"]:
+        """Reduced (dimensionless) magnetisation ``m = mean_i s_i`` ∈ [−1, 1] of each cell,
+        shape ``S``: −1 fully RESET, +1 fully SET."""
         return jnp.mean(self.spins.astype(self.barrier_z.dtype), axis=-1)
 
     @property
-    def conductance(self) -> Array:
+    def conductance(self) -> Float[Array, "*S"]:
         """Cell conductance [S], ``g_min + (g_max − g_min)·(1 + m)/2``, shape ``S``."""
-        return self.g_min + (self.g_max - self.g_min) * 0.5 * (1.0 + self.magnetization)
+        return self.g_min + (self.g_max - self.g_min) * 0.5 * (1.0 + self.reduced_magnetisation)
 
 
-_UNSUPPORTED_VARIABILITY = ("d2d_step", "d2d_asymmetry", "c2c", "c2c_range")
+_VARIABILITY_FIELDS = frozenset(f.name for f in dataclasses.fields(Variability))
 
 
 class CoGdDevice(AbstractDevice):
@@ -169,7 +208,12 @@ class CoGdDevice(AbstractDevice):
 
     The defaults are the paper's 10 µm Hall bar with a 2 nm AlOx cap at ``H_x = −500 Oe``
     and 10 ms pulses (the device of its Figs. 3 and 4); see the module docstring for the
-    equations and :func:`cogd_hall_bar` / :func:`cogd_array` for the presets.
+    equations and :mod:`synaptax.devices.spintronic.presets` (``cogd_hall_bar``,
+    ``cogd_array``) for the presets.
+
+    Every numeric parameter may be an array (``jax.vmap`` over a stack of models,
+    :func:`~synaptax.devices.core.contract.stack_models`); the checks below run on concrete
+    values only.
 
     Attributes (SI units; tags: [paper], [pub], [derived], [fit], [assumed]):
         n_regions: number ``N_r`` of nucleation regions per device (static) [fit].
@@ -197,10 +241,12 @@ class CoGdDevice(AbstractDevice):
         set_current: magnitude of the nominal SET/RESET pulse used by
             :meth:`apply_pulses` [A] (a pulse of this amplitude along ``sgn(h_x)`` SETs,
             against it RESETs).
-        g_min, g_max: conductance of the fully RESET and fully SET cell [S] [assumed].
-        variability: :class:`Variability`; this family uses ``read_noise``, ``d2d_bounds``
-            (spread of ``g_min``/``g_max``) and ``stuck_min``/``stuck_max``.  Its step and
-            cycle-to-cycle spreads must be zero: those come from the nucleation physics.
+        g_min, g_max: nominal conductance of the fully RESET and fully SET cell [S] [assumed].
+        variability: the shared :class:`~synaptax.devices.core.variability.Variability`:
+            ``d2d_bounds`` (each cell's ``g_min``/``g_max`` spread around the window centre),
+            ``stuck_min``/``stuck_max`` (cells stuck fully RESET/SET) and ``read_noise``.  A
+            subclass with more spreads (a ``StepVariability``) is refused: this family's
+            step and cycle-to-cycle spread come from the nucleation physics.
     """
 
     n_regions: int = eqx.field(static=True, default=256)
@@ -225,19 +271,21 @@ class CoGdDevice(AbstractDevice):
     def __check_init__(self):
         check_int("n_regions", self.n_regions, minimum=1)
         check_positive("h_k", self.h_k)
+        check_finite("h_x", self.h_x)
         if is_concrete((self.h_x, self.h_k)):
-            hx, hk = float(self.h_x), float(self.h_k)
-            if not math.isfinite(hx):
-                raise ValueError(f"h_x must be finite, got {hx!r}")
-            if abs(hx) >= hk:
+            hx = np.abs(np.asarray(self.h_x, np.float64))
+            hk = np.asarray(self.h_k, np.float64)
+            if np.any(hx >= hk):
+                x, k = _first(hx >= hk, hx, hk)
                 raise ValueError(f"h_x must be smaller than h_k in magnitude (|H_x| ≥ H_k pulls the magnetisation "
-                                 f"in-plane), got |h_x| = {abs(hx):.6g} A/m ({abs(hx) / OE:.4g} Oe) and "
-                                 f"h_k = {hk:.6g} A/m ({hk / OE:.4g} Oe)")
-            if abs(hx) >= hk / math.sqrt(2.0):
+                                 f"in-plane), got |h_x| = {x:.6g} A/m ({x / OE:.4g} Oe) and "
+                                 f"h_k = {k:.6g} A/m ({k / OE:.4g} Oe)")
+            if np.any(hx >= hk / math.sqrt(2.0)):
+                x, k = _first(hx >= hk / math.sqrt(2.0), hx, hk)
                 raise ValueError(f"h_x must satisfy |h_x| < h_k/√2, where the SOT threshold current "
-                                 f"w·t·(H_k/2 − |H_x|/√2)/χ vanishes; got |h_x| = {abs(hx) / OE:.4g} Oe, "
-                                 f"h_k = {hk / OE:.4g} Oe")
-            if hx == 0.0:
+                                 f"w·t·(H_k/2 − |H_x|/√2)/χ vanishes; got |h_x| = {x / OE:.4g} Oe, "
+                                 f"h_k = {k / OE:.4g} Oe")
+            if np.any(hx == 0.0):
                 raise ValueError("h_x must be non-zero: without an in-plane field spin-orbit torque does not "
                                  "switch a perpendicular magnet deterministically")
         check_positive("barrier", self.barrier)
@@ -257,52 +305,56 @@ class CoGdDevice(AbstractDevice):
         check_less("g_min", self.g_min, "g_max", self.g_max)
         if not isinstance(self.variability, Variability):
             raise TypeError(f"variability must be a Variability, got {type(self.variability).__name__}")
-        for name in _UNSUPPORTED_VARIABILITY:
-            value = getattr(self.variability, name)
-            if is_concrete(value) and float(value) != 0.0:
-                raise ValueError(f"variability.{name} must be 0 for a CoGdDevice (its device-to-device and "
-                                 f"cycle-to-cycle spread come from the nucleation barriers), got {float(value)!r}")
+        extra = sorted({f.name for f in dataclasses.fields(self.variability)} - _VARIABILITY_FIELDS)
+        if extra:
+            raise TypeError(f"variability must be a plain Variability for a CoGdDevice, got a "
+                            f"{type(self.variability).__name__} whose spreads {', '.join(extra)} would be ignored "
+                            f"(this family's step and cycle-to-cycle spread come from the nucleation barriers)")
 
     # ------------------------------------------------------------------ derived physics
     @property
-    def field_ratio(self):
-        """``h = |H_x|/H_k`` (dimensionless)."""
-        return jnp.abs(self.h_x) / self.h_k if not is_concrete((self.h_x, self.h_k)) else \
-            abs(float(self.h_x)) / float(self.h_k)
+    def field_ratio(self) -> float | Array:
+        """``h = |H_x|/H_k`` (dimensionless): a Python float when ``h_x`` and ``h_k`` are
+        concrete scalars, an array otherwise (traced or stacked parameters)."""
+        if is_concrete((self.h_x, self.h_k)) and np.ndim(self.h_x) == 0 and np.ndim(self.h_k) == 0:
+            return abs(float(self.h_x)) / float(self.h_k)
+        return jnp.abs(self.h_x) / self.h_k
 
     @property
-    def tilt_angle(self):
+    def tilt_angle(self) -> Array:
         """Tilt ``θ_M = arcsin(|H_x|/H_k)`` [rad] of the magnetisation from the film normal."""
         return jnp.arcsin(self.field_ratio)
 
     @property
-    def mean_barrier(self):
+    def mean_barrier(self) -> float | Array:
         """Mean barrier ``Δ̄·(H_k/H_k,ref)·(1 − h)²`` [kT] at this ``H_x``, ``H_k``."""
         return self.barrier * (self.h_k / self.h_k_ref) * (1.0 - self.field_ratio) ** 2
 
     @property
-    def critical_current(self):
+    def critical_current(self) -> Array:
         """Zero-temperature SOT threshold ``I_c0 = w·t_eff·(H_k/2 − |H_x|/√2)/χ`` [A]
         [pub: Lee et al., Appl. Phys. Lett. 102, 112410 (2013)]."""
         return self.width * self.thickness * (0.5 * self.h_k - jnp.abs(self.h_x) / math.sqrt(2.0)) / self.sot_efficiency
 
     @property
-    def channel_resistance(self):
+    def channel_resistance(self) -> float | Array:
         """Write-path resistance ``R_ch = R_□·length/width`` [Ω]."""
         return self.sheet_resistance * self.length / self.width
 
     @property
-    def set_polarity(self):
-        """Sign of the current that SETs (drives regions to +1): ``sgn(H_x)``."""
+    def set_polarity(self) -> Array:
+        """Sign of the current that SETs (drives regions to +1): ``sgn(H_x)`` (±1)."""
         return jnp.sign(self.h_x)
 
     def write_energy(self, current: ArrayLike, pulse_width: ArrayLike | None = None) -> Array:
-        """Joule energy ``I²·R_ch·t_p`` [J] of a pulse of ``current`` [A] (any shape)."""
+        """Joule energy ``I²·R_ch·t_p`` [J] of a pulse of ``current`` [A] (any shape) and
+        width ``pulse_width`` [s] (default ``self.pulse_width``); the shape of ``current``."""
         t_p = self.pulse_width if pulse_width is None else pulse_width
         return jnp.asarray(current) ** 2 * self.channel_resistance * t_p
 
     def barriers(self, barrier_z: ArrayLike) -> Array:
-        """Barriers ``Δ_i`` [kT] for standard-normal deviates ``barrier_z`` (any shape)."""
+        """Barriers ``Δ_i`` [kT] for standard-normal deviates ``barrier_z`` (any shape; the
+        result has its shape)."""
         z = jnp.asarray(barrier_z)
         return jnp.maximum(self.mean_barrier + self.barrier_spread * z, 0.0)
 
@@ -314,65 +366,92 @@ class CoGdDevice(AbstractDevice):
     def switching_probability(self, barrier_z: ArrayLike, current: ArrayLike, *,
                               pulse_width: ArrayLike | None = None, count: ArrayLike = 1) -> Array:
         """Probability that a region (deviate ``barrier_z``) not yet in the target state
-        switches during ``count`` pulses of amplitude ``current`` [A] (broadcast together)."""
+        switches during ``count`` pulses of amplitude ``current`` [A] and width
+        ``pulse_width`` [s] (default ``self.pulse_width``): ``1 − exp(−count·λ)``.  The
+        arguments broadcast together; the result has their broadcast shape.
+        Differentiable in ``current`` and the parameters."""
         t_p = self.pulse_width if pulse_width is None else pulse_width
         delta = self.barriers(barrier_z)
         return -jnp.expm1(-jnp.exp(self._log_rate(delta, jnp.asarray(current), t_p, jnp.asarray(count, delta.dtype))))
 
-    def retention_time(self, state: CoGdState) -> Array:
+    def retention_time(self, state: CoGdState) -> Float[Array, "*S"]:
         """Thermal lifetime ``τ0·exp(min_i Δ_i)`` [s] of each cell's weakest region at zero
         current (how long the model's no-relaxation assumption holds), shape ``S``."""
         return self.attempt_time * jnp.exp(jnp.min(self.barriers(state.barrier_z), axis=-1))
 
-    # ------------------------------------------------------------------ interface
+    # ------------------------------------------------------------------ contract
     @property
-    def conductance_range(self) -> tuple[float, float]:
+    def conductance_range(self) -> tuple[float | Array, float | Array]:
+        """Nominal ``(g_min, g_max)`` [S]: the fully RESET and the fully SET cell."""
         return (self.g_min, self.g_max)
 
     @property
-    def nominal_step(self):
+    def nominal_step(self) -> float | Array:
         """Expected conductance change [S] of one nominal SET pulse at ``m = 0`` (half the
-        regions, chosen at random, SET): ``(g_max − g_min)/2 · E_z[P(z, set_current)]``."""
+        regions, chosen at random, SET): ``(g_max − g_min)/2 · E_z[P(z, set_current)]``
+        (a float for concrete scalar parameters, an array otherwise)."""
         z = normal_quantiles(256)
         p = jnp.mean(self.switching_probability(jnp.asarray(z), self.set_current))
         step = 0.5 * (self.g_max - self.g_min) * p
-        return float(step) if is_concrete(step) else step
+        return float(step) if is_concrete(step) and np.ndim(step) == 0 else step
 
     @_jit
-    def init(self, shape, *, key: PRNGKeyArray, conductance: ArrayLike | None = None) -> CoGdState:
-        """State of an array of ``shape`` devices.
+    def _init(self, cells: CellSample, *, key: PRNGKeyArray, conductance: Array | None) -> CoGdState:
+        """Barrier deviates and the programmed level (contract hook of :meth:`init`).
 
-        Barrier deviates, bound spreads and faults are sampled from ``key``.  By default
-        every cell is fully RESET (``m = −1``, conductance ``g_min``).  ``conductance`` [S]
-        (broadcastable to ``shape``) programs each cell to the nearest level: ``k`` regions
-        SET, ``k`` the stochastically rounded ``N_r·(G − g_min)/(g_max − g_min)``, the
-        regions chosen at random (as after the paper's demagnetising sequence) [assumed].
-        Stuck cells sit fully RESET (code 1) or SET (code 2) whatever ``conductance`` says.
+        Every cell starts fully RESET (``m = −1``, conductance ``g_min``) unless
+        ``conductance`` [S] (shape ``S``) is given: then each cell is programmed to the
+        nearest level, ``k`` regions SET, ``k`` the stochastically rounded
+        ``N_r·(G − g_min)/(g_max − g_min)`` (clipped to ``[0, N_r]``), the regions chosen at
+        random (as after the paper's demagnetising sequence) [assumed].  Stuck cells sit
+        fully RESET (code 1) or fully SET (code 2) whatever ``conductance`` says.
         """
-        shape = tuple(shape)
+        shape = cells.g_min.shape
         n = self.n_regions
-        var = self.variability
-        dtype = jnp.result_type(float)
-        k_z, k_lo, k_hi, k_stuck, k_round, k_pick = jax.random.split(key, 6)
-        z = jax.random.normal(k_z, shape + (n,), dtype)
-        normal = lambda k: jax.random.normal(k, shape, dtype)  # noqa: E731
-        span = self.g_max - self.g_min
-        g_min = jnp.maximum(self.g_min * (1.0 + var.d2d_bounds * normal(k_lo)), 0.0)
-        g_max = self.g_max * (1.0 + var.d2d_bounds * normal(k_hi))
-        g_max = jnp.maximum(g_max, g_min + 0.05 * span)
-        u = jax.random.uniform(k_stuck, shape, dtype)
-        stuck = jnp.where(u < var.stuck_min, 1, jnp.where(u < var.stuck_min + var.stuck_max, 2, 0)).astype(jnp.int8)
+        dtype = cells.g_min.dtype
+        streams = _InitStreams.split(key)
+        z = jax.random.normal(streams.barrier, shape + (n,), dtype)
         if conductance is None:
             spins = -jnp.ones(shape + (n,), jnp.int8)
         else:
-            g0 = jnp.broadcast_to(jnp.asarray(conductance, dtype), shape)
-            q = jnp.clip((g0 - g_min) / (g_max - g_min), 0.0, 1.0)
-            k = jnp.floor(q * n + jax.random.uniform(k_round, shape, dtype))
-            ranks = jnp.argsort(jnp.argsort(jax.random.uniform(k_pick, shape + (n,), dtype), axis=-1), axis=-1)
+            q = jnp.clip((conductance - cells.g_min) / (cells.g_max - cells.g_min), 0.0, 1.0)
+            k = jnp.floor(q * n + jax.random.uniform(streams.rounding, shape, dtype))
+            ranks = jnp.argsort(jnp.argsort(jax.random.uniform(streams.pick, shape + (n,), dtype), axis=-1), axis=-1)
             spins = jnp.where(ranks < k[..., None], 1, -1).astype(jnp.int8)
-        spins = jnp.where((stuck == 1)[..., None], jnp.int8(-1), jnp.where((stuck == 2)[..., None], jnp.int8(1), spins))
-        return CoGdState(spins, z, g_min, g_max, stuck)
+        stuck = cells.stuck[..., None]
+        spins = jnp.where(stuck == STUCK_MIN, jnp.int8(-1), jnp.where(stuck == STUCK_MAX, jnp.int8(1), spins))
+        return CoGdState(spins, z, cells.g_min, cells.g_max, cells.stuck)
 
+    @_jit
+    def _apply_counts(self, state: CoGdState, up: Array, down: Array, *, key: PRNGKeyArray) -> CoGdState:
+        """Nominal SET (``up``) then RESET (``down``) pulses of amplitude ``set_current`` and
+        width ``pulse_width`` (contract hook of :meth:`apply_pulses`; counts of shape ``S``,
+        ≥ 0, may be fractional: the rate scales with the count).
+
+        Both trains have the same amplitude, so one rate ``λ_i`` per region serves both; the
+        exact outcome of "SET train, then RESET train" needs one uniform per region: a RESET
+        region ends SET with ``P_up·(1 − P_down)``, a SET region ends RESET with ``P_down``
+        (``P = 1 − exp(−count·λ_i)``).  Stuck cells do not move."""
+        spins = state.spins
+        dtype = state.barrier_z.dtype
+        up = up.astype(dtype)[..., None]
+        down = down.astype(dtype)[..., None]
+        rate = jnp.exp(self._log_rate(self.barriers(state.barrier_z), self.set_current, self.pulse_width, 1.0))
+        p_up = -jnp.expm1(-up * rate)
+        p_down = -jnp.expm1(-down * rate)
+        u = fast_random.uniform(key, spins.shape, dtype)
+        to_set = (spins < 0) & (u < p_up * (1.0 - p_down))
+        to_reset = (spins > 0) & (u < p_down)
+        new = jnp.where(to_set, jnp.int8(1), jnp.where(to_reset, jnp.int8(-1), spins))
+        return eqx.tree_at(lambda s: s.spins, state, hold_stuck(new, spins, state.stuck[..., None]))
+
+    def pulse_energy(self, state: CoGdState) -> PulseEnergy:
+        """``set_current²·R_ch·pulse_width`` [J] per cell (shape ``S``), the same for a SET
+        (``up``) and a RESET (``down``) pulse."""
+        e = jnp.broadcast_to(self.write_energy(self.set_current), state.g_min.shape).astype(state.g_min.dtype)
+        return PulseEnergy(e, e)
+
+    # ------------------------------------------------------------------ currents and readout
     @_jit
     def apply_current(self, state: CoGdState, current: ArrayLike, *, key: PRNGKeyArray,
                       pulse_width: ArrayLike | None = None, count: ArrayLike = 1) -> CoGdState:
@@ -404,68 +483,19 @@ class CoGdDevice(AbstractDevice):
         flip = free & (spins != target[..., None]) & (u < p)
         return eqx.tree_at(lambda s: s.spins, state, jnp.where(flip, target[..., None], spins))
 
-    @_jit
-    def apply_pulses(self, state: CoGdState, pulses, *, key: PRNGKeyArray) -> CoGdState:
-        """Apply nominal SET (``up``) then RESET (``down``) pulses of amplitude
-        ``set_current`` and width ``pulse_width``.
+    def reduced_magnetisation(self, state: CoGdState) -> Float[Array, "*S"]:
+        """Reduced (dimensionless) magnetisation ``m = mean_i s_i`` ∈ [−1, 1] per cell,
+        shape ``S`` (:attr:`CoGdState.reduced_magnetisation`)."""
+        return state.reduced_magnetisation
 
-        ``pulses`` is a signed count per cell (positive: SET, raising the conductance) or a
-        :class:`PulseCounts`; counts may be fractional (the rate scales with the count).
-        """
-        counts = split_pulses(pulses)
-        spins = state.spins
-        cell_shape = spins.shape[:-1]
-        dtype = state.barrier_z.dtype
-        up = jnp.broadcast_to(jnp.asarray(counts.up, dtype), cell_shape)[..., None]
-        down = jnp.broadcast_to(jnp.asarray(counts.down, dtype), cell_shape)[..., None]
-        # both trains have the same amplitude, so one rate per region serves both; the
-        # exact outcome of "SET train, then RESET train" needs one uniform per region:
-        # a RESET region ends SET with P_up·(1 − P_down), a SET region ends RESET with P_down
-        rate = jnp.exp(self._log_rate(self.barriers(state.barrier_z), self.set_current, self.pulse_width, 1.0))
-        p_up = -jnp.expm1(-up * rate)
-        p_down = -jnp.expm1(-down * rate)
-        u = fast_random.uniform(key, spins.shape, dtype)
-        to_set = (spins < 0) & (u < p_up * (1.0 - p_down))
-        to_reset = (spins > 0) & (u < p_down)
-        new = jnp.where(to_set, jnp.int8(1), jnp.where(to_reset, jnp.int8(-1), spins))
-        new = jnp.where((state.stuck == 0)[..., None], new, spins)
-        return eqx.tree_at(lambda s: s.spins, state, new)
-
-    def magnetization(self, state: CoGdState) -> Array:
-        """``m = mean_i s_i`` per cell, shape ``S``."""
-        return state.magnetization
-
-    def hall_resistance(self, state: CoGdState) -> Array:
+    def hall_resistance(self, state: CoGdState) -> Float[Array, "*S"]:
         """Anomalous Hall resistance ``R_AHE·cos θ_M·m`` [Ω] per cell, shape ``S``."""
-        return self.anomalous_hall_resistance * jnp.cos(self.tilt_angle) * state.magnetization
+        return self.anomalous_hall_resistance * jnp.cos(self.tilt_angle) * state.reduced_magnetisation
 
-    def hall_voltage(self, state: CoGdState, read_current: ArrayLike = 1e-4) -> Array:
-        """Hall voltage [V] at a read current [A] (the paper reads at 0.1 mA)."""
+    def hall_voltage(self, state: CoGdState, read_current: ArrayLike = 1e-4) -> Float[Array, "*S"]:
+        """Hall voltage [V] per cell (shape ``S``) at a read current [A] (scalar or
+        broadcastable to ``S``; the paper reads at 0.1 mA)."""
         return jnp.asarray(read_current) * self.hall_resistance(state)
-
-    def conductance(self, state: CoGdState) -> Array:
-        return state.conductance
-
-    def read(self, state: CoGdState, *, key: PRNGKeyArray | None = None) -> Array:
-        """Conductance [S] with relative read noise ``variability.read_noise`` (needs ``key``
-        when it is non-zero), clipped at zero."""
-        g = state.conductance
-        if is_concrete(self.variability.read_noise) and self.variability.read_noise == 0:
-            return g
-        if key is None:
-            raise ValueError("key is required to read a device with read_noise > 0")
-        return jnp.maximum(g * (1.0 + self.variability.read_noise * fast_random.normal(key, g.shape, g.dtype)), 0.0)
-
-    def read_noise_std(self, state: CoGdState) -> Array | None:
-        """``read_noise · G`` [S], or None when ``read_noise`` is zero."""
-        if is_concrete(self.variability.read_noise) and self.variability.read_noise == 0:
-            return None
-        return self.variability.read_noise * state.conductance
-
-    def pulse_energy(self, state: CoGdState) -> PulseCounts:
-        """``set_current²·R_ch·pulse_width`` [J] per cell, the same for SET and RESET."""
-        e = jnp.broadcast_to(self.write_energy(self.set_current), state.g_min.shape).astype(state.g_min.dtype)
-        return PulseCounts(e, e)
 
     # ------------------------------------------------------------------ protocols
     @_jit
@@ -474,8 +504,15 @@ class CoGdDevice(AbstractDevice):
         """Apply a sequence of pulses and read the Hall resistance after each.
 
         Args:
-            currents: pulse currents [A], shape ``(P,)`` (the same pulse for every cell) or
-                ``(P,) + S``.
+            state: state of shape ``S``.
+            currents: signed pulse currents [A], shape ``(P,)`` (the same pulse for every
+                cell) or ``(P,) + S``; pulse ``p`` is :meth:`apply_current` with
+                ``currents[p]``.
+            key: PRNG key for the thermal switching (keyword-only; split into one key per
+                pulse).
+            pulse_width: width [s] of every pulse, broadcastable to ``S`` (default
+                ``self.pulse_width``).
+
         Returns:
             ``(final_state, r_hall)`` with ``r_hall`` [Ω] of shape ``(P,) + S``.
         """
@@ -489,28 +526,56 @@ class CoGdDevice(AbstractDevice):
 
         return jax.lax.scan(step, state, (currents, keys))
 
-    def demagnetize(self, state: CoGdState, *, key: PRNGKeyArray, start: float | None = None,
-                    decrement: float | None = None) -> CoGdState:
+    def demagnetise(self, state: CoGdState, *, key: PRNGKeyArray, start: ArrayLike | None = None,
+                    decrement: float | None = None, steps: int = 200) -> CoGdState:
         """The paper's demagnetising sequence: pulses of decreasing amplitude and alternating
         polarity, ``+start, −(start − decrement), +(start − 2·decrement), …`` down to one
         ``decrement`` (+28, −27.5, +27, … −0.5 mA in the paper) [paper], signs relative to
-        the SET polarity.  Defaults: ``start = 1.3·I_c0`` (everything switches on the first
-        pulse) and 200 steps (the paper used 56 of 0.5 mA; the model's switching window is narrower, so
-        finer steps are needed to leave m ≈ 0)."""
-        start = 1.3 * float(self.critical_current) if start is None else start
-        decrement = start / 200.0 if decrement is None else decrement
-        amps = np.arange(start, decrement / 2, -decrement)
-        signs = np.where(np.arange(amps.size) % 2 == 0, 1.0, -1.0)
-        currents = jnp.asarray(amps * signs) * self.set_polarity
-        return self.sweep(state, currents, key=key)[0]
+        the SET polarity.
+
+        Args:
+            state: state of shape ``S``.
+            key: PRNG key for the thermal switching (keyword-only).
+            start: first amplitude [A] (default ``1.3·I_c0``: everything switches on the
+                first pulse).
+            decrement: amplitude step [A] (a concrete number; the sequence then has
+                ``round(start/decrement)`` pulses).  Default ``start/steps``.
+            steps: number of pulses when ``decrement`` is not given (static; default 200:
+                the paper used 56 of 0.5 mA, but the model's switching window is narrower,
+                so finer steps are needed to leave ``m ≈ 0``).
+
+        Returns:
+            The new state (reduced magnetisation near 0).  Works under ``jit``/``vmap``
+            (traced parameters or ``start``) when ``decrement`` is not given.
+        """
+        steps = check_int("steps", steps, minimum=1)
+        i_c0 = self.critical_current  # a tracer under jit even for concrete parameters
+        if is_concrete((i_c0, start, decrement)) and np.ndim(i_c0) == 0:
+            start = 1.3 * float(i_c0) if start is None else float(start)
+            decrement = start / steps if decrement is None else float(decrement)
+            check_positive("decrement", decrement)
+            amps = np.arange(start, decrement / 2, -decrement)
+            signs = np.where(np.arange(amps.size) % 2 == 0, 1.0, -1.0)
+            currents = jnp.asarray(amps * signs)
+        else:
+            if decrement is not None:
+                raise ValueError("demagnetise with traced parameters or start takes steps, not decrement (the "
+                                 "number of pulses must be static)")
+            start = 1.3 * i_c0 if start is None else jnp.asarray(start)
+            # the amplitudes np.arange(start, d/2, −d) with d = start/steps makes (start + k·δ)
+            delta = (start - start / steps) - start
+            amps = start + jnp.arange(steps, dtype=jnp.result_type(float)) * delta
+            currents = amps * jnp.where(jnp.arange(steps) % 2 == 0, 1.0, -1.0)
+        return self.sweep(state, currents * self.set_polarity, key=key)[0]
 
     # ------------------------------------------------------------------ expected values
     @_jit
     def expected_switched_fraction(self, current: ArrayLike, *, pulse_width: ArrayLike | None = None,
                                    count: ArrayLike = 1, quantiles: int = 1024) -> Array:
         """Expected fraction of regions switched by ``count`` SET pulses of magnitude
-        ``current`` [A] (any shape) from the fully RESET state, averaged over the barrier
-        distribution (equal-weight normal quantiles): the mean single-pulse response of the
+        ``current`` [A] (any shape; the result has its shape) and width ``pulse_width`` [s]
+        from the fully RESET state, averaged over the barrier distribution (``quantiles``
+        equal-weight normal quantiles, static): the mean single-pulse response of the
         neuron, ``F(I) = E_z[1 − exp(−count·λ(z, I))]``.  Differentiable in ``current``."""
         z = jnp.asarray(normal_quantiles(quantiles))
         current = jnp.asarray(current, z.dtype)
@@ -522,108 +587,49 @@ class CoGdDevice(AbstractDevice):
                        quantiles: int = 1024) -> Array:
         """Expected switched fraction after each pulse of a sequence of SET-direction pulse
         magnitudes ``currents`` [A], shape ``(P,)``, starting fully RESET (the rising branch
-        of an R_hall–I loop).  Regions accumulate hazard: ``F_k = E_z[1 − exp(−Σ_{j≤k} λ_j)]``."""
+        of an R_hall–I loop); returns shape ``(P,)``.  Regions accumulate hazard:
+        ``F_k = E_z[1 − exp(−Σ_{j≤k} λ_j)]``.  Differentiable in ``currents``."""
         z = jnp.asarray(normal_quantiles(quantiles))
         t_p = self.pulse_width if pulse_width is None else pulse_width
         currents = jnp.asarray(currents, z.dtype)
         rates = jnp.exp(self._log_rate(self.barriers(z)[None, :], currents[:, None], t_p, 1.0))
         return jnp.mean(-jnp.expm1(-jnp.cumsum(rates, axis=0)), axis=-1)
 
-    def current_for_fraction(self, fraction: float, *, pulse_width: float | None = None,
-                             count: float = 1.0) -> float:
-        """SET-pulse magnitude [A] whose expected switched fraction from RESET is
-        ``fraction`` (bisection on :meth:`expected_switched_fraction`; concrete parameters)."""
-        if not 0.0 < fraction < 1.0:
-            raise ValueError(f"fraction must lie in (0, 1), got {fraction!r}")
-        lo, hi = 0.0, float(self.critical_current)
+    def current_for_fraction(self, fraction: ArrayLike, *, pulse_width: ArrayLike | None = None,
+                             count: ArrayLike = 1.0) -> float | Array:
+        """SET-pulse magnitude [A] whose expected switched fraction from RESET
+        (:meth:`expected_switched_fraction`) is ``fraction`` ∈ (0, 1), for pulses of width
+        ``pulse_width`` [s] (default ``self.pulse_width``) and ``count`` pulses.
+
+        Inverted on a coarse grid of 512 currents in ``[0, I_c0]``, then a fine one around
+        the crossing, then linearly: a Python float when everything is concrete (computed in
+        float64 around the device's evaluations), a scalar array under ``jit``/``vmap``.
+        """
         t_p = self.pulse_width if pulse_width is None else pulse_width
-        for points in (512, 512):  # a coarse grid, then a fine one around the crossing
-            grid = np.linspace(lo, hi, points)
-            f = np.asarray(self.expected_switched_fraction(grid, pulse_width=t_p, count=count), np.float64)
-            i = int(np.clip(np.searchsorted(f, fraction), 1, points - 1))
-            lo, hi = grid[i - 1], grid[i]
-        f_lo, f_hi = np.asarray(self.expected_switched_fraction(np.array([lo, hi]), pulse_width=t_p, count=count), np.float64)
-        return float(lo + (hi - lo) * (fraction - f_lo) / (f_hi - f_lo)) if f_hi > f_lo else float(hi)
+        i_c0 = self.critical_current  # a tracer under jit even for concrete parameters
+        if is_concrete((self, i_c0, fraction, t_p, count)) and np.ndim(fraction) == 0 and np.ndim(i_c0) == 0:
+            if not 0.0 < float(fraction) < 1.0:
+                raise ValueError(f"fraction must lie in (0, 1), got {fraction!r}")
+            f_of = lambda i: np.asarray(self.expected_switched_fraction(i, pulse_width=t_p, count=count),  # noqa: E731
+                                        np.float64)
+            return float(_invert(f_of, float(fraction), 0.0, float(i_c0), np))
+        f_of = lambda i: self.expected_switched_fraction(i, pulse_width=t_p, count=count)  # noqa: E731
+        hi = jnp.asarray(i_c0)
+        return _invert(f_of, jnp.asarray(fraction, hi.dtype), jnp.zeros_like(hi), hi, jnp)
 
 
-# ---------------------------------------------------------------------- factories and presets
-def cogd_hall_bar(*, alox_thickness: float = 2e-9, h_x_oe: float = -500.0, n_regions: int = 256,
-                  pulse_width: float = 10e-3, set_current: float | None = None,
-                  step_probability: float = 0.03, **kwargs) -> CoGdDevice:
-    """The paper's device: Ta/Pt/[Co/Gd]₆/Pt/AlOx(t) Hall bar, 10 µm wide, 10 ms pulses [paper].
-
-    Args:
-        alox_thickness: AlOx cap thickness [m] (0–2 nm in the paper); sets ``h_k`` through
-            :func:`anisotropy_field` [fit].
-        h_x_oe: in-plane field in Oe (the paper's unit; −500 Oe for Figs. 3–4) [paper].
-        n_regions: nucleation regions per device [fit].
-        pulse_width: [s].
-        set_current: nominal SET/RESET amplitude [A]; by default the current at which a
-            nominal pulse SETs a fraction ``step_probability`` of the RESET regions, so that
-            repeated nominal pulses step the conductance gradually [derived].
-        **kwargs: any other :class:`CoGdDevice` field.
-    """
-    device = CoGdDevice(n_regions=n_regions, h_x=h_x_oe * OE, h_k=anisotropy_field(alox_thickness),
-                        pulse_width=pulse_width, **kwargs)
-    if set_current is None:
-        set_current = device.current_for_fraction(step_probability)
-    return dataclasses.replace(device, set_current=set_current)
+def _invert(f_of, fraction, lo, hi, xp, points: int = 512):
+    """The current in ``[lo, hi]`` where the increasing ``f_of(current)`` reaches ``fraction``:
+    two grid refinements of ``points`` currents, then linear interpolation (``xp``: numpy
+    for concrete values, jax.numpy when traced)."""
+    for _ in range(2):  # a coarse grid, then a fine one around the crossing
+        grid = xp.linspace(lo, hi, points)
+        i = xp.clip(xp.searchsorted(f_of(grid), fraction), 1, points - 1)
+        lo, hi = grid[i - 1], grid[i]
+    f_lo, f_hi = f_of(xp.stack([lo, hi]))
+    rising = f_hi > f_lo
+    return xp.where(rising, lo + (hi - lo) * (fraction - f_lo) / xp.where(rising, f_hi - f_lo, 1.0), hi)
 
 
-def scaled(device: CoGdDevice, *, width: float, length: float | None = None, pulse_width: float | None = None,
-           n_regions: int | None = None, step_probability: float | None = 0.03) -> CoGdDevice:
-    """Scale a device to another geometry and pulse width [derived].
-
-    Kept: the material (``h_x``, ``h_k``, barrier distribution, ``χ``, ``t_eff``, ``R_□``),
-    hence the threshold current *density*.  Changed: currents scale with ``width``; the
-    channel resistance with ``length/width`` (``length`` defaults to the same aspect ratio);
-    a shorter pulse raises the switching current through ``ln(t_p/τ0)``.  The nominal SET
-    current is recomputed for the same per-pulse switching fraction ``step_probability``
-    (None: scaled with the width).  The barrier distribution is that of the nucleation
-    volume, not of the device area, and is kept [assumed]; the model is thermally
-    activated, so pulses much shorter than ~10·τ0 (precessional switching) are outside it.
-    """
-    check_positive("width", width)
-    length = device.length * width / device.width if length is None else length
-    check_positive("length", length)
-    pulse_width = device.pulse_width if pulse_width is None else pulse_width
-    check_positive("pulse_width", pulse_width)
-    changes = dict(width=width, length=length, pulse_width=pulse_width, set_current=device.set_current * width / device.width)
-    if n_regions is not None:
-        changes["n_regions"] = n_regions
-    out = dataclasses.replace(device, **changes)
-    if step_probability is not None:
-        out = dataclasses.replace(out, set_current=out.current_for_fraction(step_probability))
-    return out
-
-
-@functools.lru_cache(maxsize=4)
-def cogd_array(*, n_regions: int = 64) -> CoGdDevice:
-    """Co/Gd ferrimagnetic SOT synapse for arrays: 200 nm × 400 nm, 10 ns pulses, N_r = 64 [derived].
-
-    The paper's 2 nm-AlOx stack at −500 Oe (:func:`cogd_hall_bar`), scaled by
-    :func:`scaled`; ``N_r = 64`` regions [assumed], conductance 1–10 µS [assumed].
-
-    The nominal pulse SETs 3 % of the RESET regions per pulse, so a cell behaves as a
-    stochastic soft-bounds device: ``E[Δm] ≈ 0.03·(1 ∓ m)`` per SET/RESET pulse, ≈ 1 region
-    per pulse at mid-range (``N_r = 64`` levels).  ``N_r`` regions in 0.08 µm² means
-    ≈ 35 nm regions: the paper's barriers at that volume need a larger anisotropy energy
-    density than the paper's film — a what-if for arrays [assumed]."""
-    base = cogd_hall_bar(n_regions=n_regions)
-    return scaled(base, width=200e-9, length=400e-9, pulse_width=10e-9)
-
-
-@functools.lru_cache(maxsize=1)
-def cogd_hall_bar_preset() -> CoGdDevice:
-    """Co/Gd Hall bar as measured: 10 µm, 10 ms pulses, 2 nm AlOx, −500 Oe, N_r = 64 [paper/fit].
-
-    The nominal pulse (≈ 16 mA) SETs 3 % of the RESET regions per pulse [derived]; write
-    energy ≈ 90 µJ per pulse.  Conductance mapping 1–10 µS [assumed]."""
-    return cogd_hall_bar(n_regions=64)
-
-
-#: Presets of this family (merged into ``synaptax.devices.PRESETS``).
-COGD_PRESETS = {"cogd": cogd_array, "cogd-hallbar": cogd_hall_bar_preset}
-
-__all__ = ["ALOX_HK_OE", "COGD_PRESETS", "ALOX_THICKNESS", "CoGdDevice", "CoGdState", "OE", "SOT_EFFICIENCY", "anisotropy_field",
-           "cogd_array", "cogd_hall_bar", "cogd_hall_bar_preset", "normal_quantiles", "scaled"]
+__all__ = ["ALOX_HK_OE", "ALOX_THICKNESS", "CoGdDevice", "CoGdState", "OE", "SOT_EFFICIENCY", "anisotropy_field",
+           "normal_quantiles"]
