@@ -7,6 +7,8 @@ validation targets A1–A7 and B1–B5 are each a test.
 """
 import dataclasses
 import math
+import pydoc
+import time
 
 import equinox as eqx
 import jax
@@ -18,9 +20,12 @@ from hypothesis import strategies as st
 
 from synaptax.arrays import Crossbar
 from synaptax.devices import PRESETS, get_preset
+from synaptax.devices.core.contract import stack_models
 from synaptax.devices.magnetoionic.model import (
+    DEFAULT_MAX_STEPS,
     GateEnergy,
     MagnetoIonicSynapse,
+    MagnetoIonicVariability,
     NitrideFilm,
     PulseTrain,
     _edl_means,
@@ -146,7 +151,7 @@ def test_array_preset_steps_stay_close_to_fine_steps(name, bound):
     """The training presets integrate with 1 s steps (first step τE/2): an update of up to
     10 pulses either way, from five conductances and a state that is not pristine, stays
     within ``bound`` nominal steps of a 10 ms-step solution (magnetoionic/README.md)."""
-    coarse = eqx.tree_at(lambda d: d.variability, get_preset(name), Variability())
+    coarse = eqx.tree_at(lambda d: d.variability, get_preset(name), MagnetoIonicVariability())
     fine = eqx.tree_at(lambda d: (d.max_step, d.first_step), coarse, (0.01, 0.125))
     lo, hi = coarse.conductance_range
     counts = jnp.array([1.0, 2.0, 3.0, 10.0, -1.0, -2.0, -3.0, -10.0])
@@ -184,7 +189,8 @@ def test_state_stays_physical_for_any_pulse_train(thickness, width, duty, amplit
                        depression_amplitude=dep)
     device = MagnetoIonicSynapse(film=film, train=train, field="remanent" if remanent else "saturating",
                                  exchange_efficiency=0.5, conditioned_fraction=0.05,
-                                 variability=Variability(d2d_step=0.3, d2d_asymmetry=0.2, d2d_bounds=0.2, c2c=0.3))
+                                 variability=MagnetoIonicVariability(d2d_rate=0.3, d2d_asymmetry=0.2, d2d_capacity=0.2,
+                                                                     c2c_rate=0.3, d2d_bounds=0.2))
     state = device.init((3,), key=jax.random.key(1))
     key = jax.random.key(2)
     for r in range(rounds):
@@ -239,7 +245,9 @@ def test_bad_film_parameters_name_the_parameter(kwargs, name):
     (lambda: MagnetoIonicSynapse(exchange_efficiency=1.2), "exchange_efficiency"),
     (lambda: LinearTransducer(g_off=2e-6, g_on=1e-6), "g_off"),
     (lambda: GateEnergy(cell_area=0.0), "cell_area"),
-    (lambda: MagnetoIonicSynapse(variability=Variability(c2c_range=0.1)), "c2c_range"),
+    (lambda: MagnetoIonicVariability(c2c_rate=-0.1), "c2c_rate"),
+    (lambda: MagnetoIonicVariability(d2d_capacity=-0.1), "d2d_capacity"),
+    (lambda: MagnetoIonicSynapse(max_steps=0), "max_steps"),
     (lambda: exchange_efficiency(-1.0, 180.0), "conditioning_time"),
 ])
 def test_bad_input_names_the_parameter(call, name):
@@ -381,15 +389,18 @@ def test_every_magnetoionic_preset_steps(name):
     device = get_preset(name)
     g_lo, g_hi = device.conductance_range
     assert 0 <= g_lo < g_hi
-    nominal = eqx.tree_at(lambda d: d.variability, device, Variability())
+    nominal = eqx.tree_at(lambda d: d.variability, device, MagnetoIonicVariability())
     step = nominal.nominal_step
+    assert isinstance(step, float) and isinstance(device.nominal_step, float)
     assert 0 < step < 0.2 * (g_hi - g_lo)
     # nominal cells: one pulse at mid-range is the nominal step; trains move G up and down
     s_nom = nominal.init((4, 3), key=jax.random.key(0), conductance=0.5 * (g_lo + g_hi))
     g0 = np.asarray(nominal.conductance(s_nom))
     np.testing.assert_allclose(g0, 0.5 * (g_lo + g_hi), rtol=1e-6)
     one = _apply(nominal, s_nom, jnp.ones((4, 3)), jax.random.key(4))
-    np.testing.assert_allclose(np.asarray(nominal.conductance(one)) - g0, step, rtol=1e-6)
+    # the step is a difference of two conductances: equal within their rounding (float32 too)
+    ulp = float(np.spacing(g0.dtype.type(g_hi)))
+    np.testing.assert_allclose(np.asarray(nominal.conductance(one)) - g0, step, rtol=1e-6, atol=4 * ulp)
     up = _apply(nominal, s_nom, jnp.full((4, 3), 10.0), jax.random.key(1))
     down = _apply(nominal, up, jnp.full((4, 3), -7.0), jax.random.key(2))
     assert np.all(np.asarray(nominal.conductance(up)) > g0 + 5 * step)
@@ -506,6 +517,221 @@ def test_training_a_crossbar_of_con_cells_end_to_end(tmp_path):
     assert rep["pulse_train"]["period_s"] == pytest.approx(0.5) and rep["pulse_train"]["width_s"] == pytest.approx(0.25)
     assert rep["write_energy_per_update_J"] > 0 and rep["pulses_per_update"] > 0
     assert 0.0 <= rep["test_accuracy"] <= 1.0 and rep["config"]["rest_time"] == 5.0
+
+
+# --------------------------------------------------------------------------- the device contract
+def _other(device):
+    """The same model with another read noise and extraction rate (a two-model sweep)."""
+    return eqx.tree_at(lambda d: (d.variability.read_noise, d.film.rate_ref), device,
+                       (float(device.variability.read_noise) + 0.04, 2.0 * float(device.film.rate_ref)))
+
+
+def test_variability_must_be_the_familys():
+    with pytest.raises(TypeError, match="MagnetoIonicVariability"):
+        MagnetoIonicSynapse(variability=Variability())
+
+
+def test_evolve_for_a_billion_seconds_is_bounded_and_stays_in_bounds():
+    device = get_preset("con-25nm")
+    state = device.init((2, 3), key=jax.random.key(0), conductance=0.5e-6)
+    state = _apply(device, state, jnp.array([[5.0, -3.0, 0.0], [10.0, 1.0, -10.0]]), jax.random.key(1))
+    jax.block_until_ready(device.evolve(state, 1.0))  # compiled once for every duration
+    start = time.perf_counter()
+    later = jax.block_until_ready(device.evolve(state, 1e9))
+    assert time.perf_counter() - start < 10.0
+    for f in _fractions(later):
+        f = np.asarray(f)
+        assert np.all(np.isfinite(f)) and np.all(f >= 0) and np.all(f <= 1)
+    g = np.asarray(device.conductance(later))
+    assert np.all(g >= np.asarray(later.g_min)) and np.all(g <= np.asarray(later.g_max))
+    # 1e9 s at 0 V: the film has relaxed
+    assert np.all(np.asarray(device.magnetisation(later)) < np.asarray(device.magnetisation(state)))
+    # the same under jit with a per-cell traced duration, and for a constant gate
+    jitted = eqx.filter_jit(lambda d, s, t: d.evolve(s, t))(device, state, jnp.full((2, 3), 1e9))
+    np.testing.assert_allclose(np.asarray(jitted.conductance), g, rtol=1e-6)
+    gated = device.advance(state, 1.0, 1e9)
+    assert np.all(np.isfinite(np.asarray(gated.conductance)))
+    assert np.all(np.asarray(gated.ferromagnetic_fraction) <= 1.0)
+
+
+def test_the_step_budget_changes_no_step_of_ordinary_durations():
+    """Durations within the budget take exactly the steps of the unbounded schedule; a
+    tiny budget still finishes any duration, in bounds."""
+    dev = MagnetoIonicSynapse(film=con_film(25e-9))
+    unbounded = dataclasses.replace(dev, max_steps=2**30)
+    st0 = dev.advance(dev.init((2,), key=jax.random.key(0)), 1.0, 120.0)
+    for duration in (0.3, 10.0, 1000.0):
+        a, b = dev.evolve(st0, duration), unbounded.evolve(st0, duration)
+        for u, v in zip(_fractions(a), _fractions(b)):
+            np.testing.assert_array_equal(np.asarray(u), np.asarray(v))
+    assert dev.max_steps == DEFAULT_MAX_STEPS and DEFAULT_MAX_STEPS * dev.max_step > 4000.0
+    tiny = dataclasses.replace(dev, max_steps=4)
+    out = tiny.evolve(st0, 1e6)
+    ref = dev.evolve(st0, 1e6)
+    for f in _fractions(out):
+        assert np.all((np.asarray(f) >= 0) & (np.asarray(f) <= 1))
+    # both relaxed: the long-time state is reached whatever the steps
+    np.testing.assert_allclose(np.asarray(tiny.magnetisation(out)), np.asarray(dev.magnetisation(ref)), atol=1.0)
+
+
+def test_huge_pulse_counts_are_bounded():
+    """A train of far more periods than the budget is integrated in groups of periods and
+    returns in bounded time; counts within the budget are pulsed period by period."""
+    dev = MagnetoIonicSynapse(film=con_film(), train=PulseTrain.square_wave(10.0, 0.5), max_steps=64)
+    st0 = dev.init((3,), key=jax.random.key(0))
+    start = time.perf_counter()
+    out = dev.pulses(st0, jnp.array([0.0, 1e4, 1e9]))
+    jax.block_until_ready(out)
+    assert time.perf_counter() - start < 60.0
+    for f in _fractions(out):
+        f = np.asarray(f)
+        assert np.all(np.isfinite(f)) and np.all(f >= 0) and np.all(f <= 1)
+    # the cell given no pulse only rested; the others were pulsed (and then rested in the
+    # array's long last period)
+    np.testing.assert_array_equal(np.asarray(out.ferromagnetic_fraction[0]), 0.0)
+    assert np.all(np.asarray(out.interface[1:] + out.electrolyte[1:] + out.surface[1:]) > 0)
+    up = dev.apply_pulses(st0, jnp.array([1e12, 0.0, -1e12]), key=jax.random.key(1))
+    assert np.all(np.isfinite(np.asarray(up.conductance)))
+    # within the budget the grouping is the identity (g = 1)
+    small = dev.pulses(st0, jnp.array([0.0, 3.0, 7.0]))
+    wide = dataclasses.replace(dev, max_steps=DEFAULT_MAX_STEPS).pulses(st0, jnp.array([0.0, 3.0, 7.0]))
+    np.testing.assert_allclose(np.asarray(small.ferromagnetic_fraction), np.asarray(wide.ferromagnetic_fraction),
+                               rtol=1e-6)
+
+
+def test_infinite_duration_is_refused_and_safe_under_trace():
+    device = get_preset("cofen-high-m")
+    state = device.init((3,), key=jax.random.key(0))
+    for bad in (float("inf"), -1.0, float("nan")):
+        with pytest.raises(ValueError, match="duration"):
+            device.evolve(state, bad)
+        with pytest.raises(ValueError, match="duration"):
+            device.advance(state, 1.0, bad)
+    # traced: no endless loop; the cells given a non-finite duration become NaN, the others evolve
+    out = jax.jit(lambda s, t: device.evolve(s, t))(state, jnp.array([jnp.inf, 5.0, jnp.nan]))
+    x = np.asarray(out.ferromagnetic_fraction)
+    assert np.isnan(x[0]) and np.isnan(x[2]) and np.isfinite(x[1])
+    np.testing.assert_allclose(x[1], np.asarray(device.evolve(state, 5.0).ferromagnetic_fraction)[1], rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["con-25nm", "cofen-low-m"])
+def test_nominal_step_is_traceable_with_no_cache(name):
+    from synaptax.devices.magnetoionic import model
+
+    assert not hasattr(model, "_NOMINAL_STEP_CACHE")
+    d1 = get_preset(name)
+    d2 = _other(d1)
+    eager = [d1.nominal_step, d2.nominal_step]
+    assert all(isinstance(v, float) and v > 0 for v in eager)
+    assert eager[1] > eager[0]  # a faster film steps further
+    np.testing.assert_allclose(float(jax.jit(lambda d: d.nominal_step)(d1)), eager[0], rtol=1e-6)
+    np.testing.assert_allclose(float(eqx.filter_jit(lambda d: jnp.asarray(d.nominal_step))(d2)), eager[1], rtol=1e-6)
+    stacked = stack_models([d1, d2])
+    np.testing.assert_allclose(np.asarray(jax.vmap(lambda d: d.nominal_step)(stacked)), eager, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(jax.jit(jax.vmap(lambda d: d.nominal_step))(stacked)), eager, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["con-25nm", "cofen-high-m"])
+def test_every_public_method_under_jit_and_vmap_over_stacked_models(name):
+    """The contract's methods and the family's own, under ``jax.vmap`` over a stack of two
+    models, equal each model run alone (``jax.jit`` traces every parameter, as vmap does:
+    one compilation serves both models).  ``nominal_step`` has its own test."""
+    d1 = get_preset(name)
+    d2 = _other(d1)
+    n = jnp.array([[3.0, -2.0, 0.0], [1.5, 1.0, -4.0]])
+
+    def run(d, key):
+        k_init, k_apply, k_read = jax.random.split(key, 3)
+        lo, hi = d.conductance_range
+        s = d.init((2, 3), key=k_init, conductance=0.5 * (lo + hi))
+        s = d.apply_pulses(s, n, key=k_apply)
+        s = d.evolve(s, 2.5)
+        s = d.advance(s, 1.0, 0.5)
+        s = d.pulses(s, jnp.ones((2, 3)), direction=-1)
+        energy = d.pulse_energy(s)
+        return (d.conductance(s), d.read(s, key=k_read), d.read_noise_std(s), energy.up, energy.down,
+                d.magnetisation(s), d.saturation_magnetisation(s), jnp.asarray(hi))
+
+    key = jax.random.key(7)
+    batched = jax.jit(jax.vmap(run, in_axes=(0, None)))(stack_models([d1, d2]), key)
+    single = jax.jit(run)
+    for i, d in enumerate((d1, d2)):
+        for a, b in zip(batched, single(d, key)):
+            np.testing.assert_allclose(np.asarray(a[i]), np.asarray(b), rtol=1e-9, atol=1e-30)
+    assert not np.allclose(np.asarray(batched[0][0]), np.asarray(batched[0][1]), rtol=1e-6, atol=0.0)  # they differ
+    # vmap over states of one model (and over read keys)
+    keys = jax.random.split(key, 3)
+    states = jax.vmap(lambda k: d1.init((2, 3), key=k))(keys)
+    evolved = jax.vmap(lambda s: d1.evolve(s, 3.0))(states)
+    one = d1.evolve(jax.tree_util.tree_map(lambda a: a[2], states), 3.0)
+    np.testing.assert_allclose(np.asarray(evolved.conductance[2]), np.asarray(one.conductance), rtol=1e-9)
+    reads = jax.vmap(lambda k: d1.read(one, key=k))(keys)
+    np.testing.assert_allclose(np.asarray(reads[1]), np.asarray(d1.read(one, key=keys[1])), rtol=1e-12)
+
+
+def test_d2d_bounds_spreads_the_read_elements_window():
+    """``d2d_bounds`` spreads each cell's read-element window around the transducer's; the
+    nominal conductance maps linearly onto it (the film is untouched); stuck elements read
+    their bound."""
+    film = con_film()
+    transducer = LinearTransducer(g_off=0.1e-6, g_on=1.0e-6, m_ref=float(film.saturation_magnetisation * film.capacity))
+    base = MagnetoIonicSynapse(film=film, transducer=transducer)
+    spread = eqx.tree_at(lambda d: d.variability, base, MagnetoIonicVariability(d2d_bounds=0.2))
+    key, k_pulse = jax.random.key(0), jax.random.key(1)
+    st_n, st_s = base.init((256,), key=key), spread.init((256,), key=key)
+    np.testing.assert_allclose(np.asarray(st_n.g_min), 0.1e-6, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(st_n.g_max), 1.0e-6, rtol=1e-6)
+    lo, hi = np.asarray(st_s.g_min), np.asarray(st_s.g_max)
+    half = 0.45e-6
+    assert 0.1 < np.std(hi - 0.55e-6) / half < 0.3 and 0.1 < np.std(0.55e-6 - lo) / half < 0.3
+    assert abs(np.mean(hi) - 1.0e-6) < 0.05 * half and np.all(hi > lo)
+    np.testing.assert_allclose(np.asarray(spread.conductance(st_s)), lo, rtol=1e-6)  # as grown: M = 0 → g_min
+    a = _apply(base, st_n, jnp.full((256,), 20.0), k_pulse)
+    b = _apply(spread, st_s, jnp.full((256,), 20.0), k_pulse)
+    np.testing.assert_array_equal(np.asarray(base.magnetisation(a)), np.asarray(spread.magnetisation(b)))
+    fraction = (np.asarray(base.conductance(a)) - 0.1e-6) / 0.9e-6
+    np.testing.assert_allclose(np.asarray(spread.conductance(b)), np.clip(lo + fraction * (hi - lo), lo, hi),
+                               rtol=1e-5)
+    # programming a conductance: each cell's window, clipped to it
+    target = 0.5 * (lo + hi)
+    np.testing.assert_allclose(np.asarray(spread.init((256,), key=key, conductance=target).conductance), target,
+                               rtol=1e-5)
+    clipped = spread.init((256,), key=key, conductance=2e-6)
+    np.testing.assert_allclose(np.asarray(clipped.conductance), hi, rtol=1e-6)
+    # stuck read elements read their bound while the film moves
+    faulty = eqx.tree_at(lambda d: d.variability, base,
+                         MagnetoIonicVariability(d2d_bounds=0.2, stuck_min=0.3, stuck_max=0.3))
+    st_f = faulty.init((256,), key=key, conductance=target)
+    moved = _apply(faulty, st_f, jnp.full((256,), 20.0), k_pulse)
+    codes = np.asarray(st_f.stuck)
+    assert np.any(codes == 1) and np.any(codes == 2)
+    g_f = np.asarray(moved.conductance)
+    np.testing.assert_array_equal(g_f[codes == 1], np.asarray(st_f.g_min)[codes == 1])
+    np.testing.assert_array_equal(g_f[codes == 2], np.asarray(st_f.g_max)[codes == 2])
+    assert np.all(np.asarray(moved.ferromagnetic_fraction) > np.asarray(st_f.ferromagnetic_fraction))
+
+
+def test_remove_field_refreshes_the_readers_conductance():
+    film = con_film(50e-9)
+    sat = MagnetoIonicSynapse(film=film)
+    rem = MagnetoIonicSynapse(film=film, field="remanent", remanence_ratio=0.8, exchange_efficiency=0.4)
+    grown = sat.advance(sat.init((2,), key=jax.random.key(0)), 1.0, 120.0)
+    st = sat.remove_field(grown, reader=rem)
+    np.testing.assert_allclose(np.asarray(st.conductance), np.asarray(rem.evolve(st, 0.0).conductance), rtol=1e-12)
+    assert np.all(np.asarray(st.conductance) < np.asarray(grown.conductance))  # M_R = q·M_S < M_S
+    np.testing.assert_array_equal(np.asarray(sat.remove_field(grown).conductance), np.asarray(grown.conductance))
+
+
+def test_help_shows_the_real_docstrings():
+    device = get_preset("con-25nm")
+    for name, phrase in [("evolve", "Let ``duration`` seconds pass"), ("apply_pulses", "Apply pulses per cell"),
+                         ("advance", "Hold each cell at a constant gate"), ("pulses", "gate pulses of the train"),
+                         ("magnetisation", "emu cm⁻³"), ("init", "State of an array of devices")]:
+        text = pydoc.render_doc(getattr(device, name), renderer=pydoc.plaintext)
+        assert phrase in text, (name, text[:400])
+        assert "Partial" not in text and "filter_jit" not in text, name
+    assert "Conductance change [S]" in (type(device).nominal_step.__doc__ or "")
+    assert "d2d_bounds" in MagnetoIonicSynapse.__doc__ and "d2d_step" not in MagnetoIonicSynapse.__doc__
 
 
 # --------------------------------------------------------------------------- validation targets

@@ -163,7 +163,7 @@ def cofen_cycling(film: NitrideFilm, conditioning: float, relaxation: float, eta
         segments.append(dc(COFEN_CYCLE_ON))
         if k < n_on - 1:
             segments.append(rest(COFEN_CYCLE_OFF))
-    cyc = run_protocol(remanent, saturating.remove_field(cond.state), segments)
+    cyc = run_protocol(remanent, saturating.remove_field(cond.state, reader=remanent), segments)
     i_end_cond = int(round(conditioning))
     bounds = np.cumsum([0] + [int(round(s.duration)) for s in segments])
     mr, ms = cyc.magnetisation, cyc.saturation

@@ -42,7 +42,10 @@ exactly, so the fractions stay ≥ 0 for any step), the double-layer states ``u,
 integrated exactly, and the factors that depend on them (``u^β``, ``Γ(u)``, ``1 − u``,
 ``w^β``) replaced by their averages over the step (exact, or Gauss–Legendre to ~1e-5).  Steps are therefore free of the
 ``τE`` stiffness: one step per pulse phase of a 100 Hz train, and steps growing
-geometrically to ``max_step`` during rests.
+geometrically to ``max_step`` during rests.  Every phase has a step budget (``max_steps``):
+a phase longer than the budget allows at ``max_step`` takes longer steps, so every
+operation returns in bounded time for any finite duration (the exponential-Euler step stays
+stable and the fractions in [0, 1] for any step).
 
 Units: times in s, voltages in V, thickness in m, magnetisation in emu cm⁻³ (the
 papers' unit; 1 emu cm⁻³ = 10³ A m⁻¹, see :data:`EMU_PER_CM3_IN_A_PER_M`), conductance in
@@ -57,13 +60,13 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Float, Int8, PRNGKeyArray
 
 from ..._checks import check_finite, check_nonnegative, check_positive, check_probability, is_concrete
 from ... import _random as fast_random
-from ..core.contract import AbstractDevice, PulseCounts, split_pulses
+from ..core.contract import STUCK_MAX, STUCK_MIN, AbstractDevice, AbstractDeviceState, PulseEnergy, check_duration
 from ..core.readout import AbstractTransducer, LinearTransducer
-from ..core.variability import Variability
+from ..core.variability import CellSample, Variability
 
 #: 1 emu cm⁻³ expressed in A m⁻¹ (SI magnetisation).
 EMU_PER_CM3_IN_A_PER_M = 1.0e3
@@ -72,8 +75,6 @@ EMU_PER_CM3_IN_A_PER_M = 1.0e3
 def _check_fraction(name, value, *, open_low=False):
     if not is_concrete(value):
         return
-    import numpy as np
-
     v = np.asarray(value, dtype=np.float64)
     bad = (~np.isfinite(v)) | (v > 1) | ((v <= 0) if open_low else (v < 0))
     if np.any(bad):
@@ -165,8 +166,6 @@ class NitrideFilm(eqx.Module):
         _check_fraction("recovery_threshold", self.recovery_threshold, open_low=True)
         _check_fraction("a_max", self.a_max, open_low=True)
         if is_concrete((self.capacity_ref, self.a_max, self.thickness)):
-            import numpy as np
-
             if np.any(np.asarray(self.capacity) + np.asarray(self.a_max) > 1.0):
                 raise ValueError("capacity (xmax at this thickness) + a_max must not exceed 1: the film cannot "
                                  "be more than fully reduced; lower capacity_ref or thickness")
@@ -288,15 +287,28 @@ class GateEnergy(eqx.Module):
 
 
 class MagnetoIonicVariability(Variability):
-    """Variability of magneto-ionic cells: the shared spreads (:class:`Variability`: the
-    read element's window ``d2d_bounds``, stuck read elements, read noise) plus the film's.
+    """Variability of magneto-ionic cells: the spreads every family shares
+    (:class:`~synaptax.devices.core.variability.Variability`) plus the film's own.
 
-    Attributes (relative spreads unless stated):
-        d2d_rate: device-to-device spread of the extraction and re-injection rates together.
+    Shared fields, as this family reads them:
+        d2d_bounds: relative device-to-device spread of the *read element's* window: each
+            cell's ``[g_min, g_max]`` is sampled around the transducer's
+            ``conductance_range`` (:meth:`Variability.sample_cells`), and the transducer's
+            nominal conductance is mapped linearly onto it (a gain/offset spread of the read
+            element; the film is not affected).
+        stuck_min, stuck_max: probability that a cell's read element is stuck at its
+            ``g_min`` / ``g_max`` (the film still moves; the read does not).
+        read_noise: relative standard deviation of one read of the conductance.
+
+    The film's spreads (relative unless stated; every one 0 by default):
+        d2d_rate: device-to-device spread of the extraction and re-injection rates together
+            (multiplier ``max(1 + d2d_rate·z, 0)``).
         d2d_asymmetry: device-to-device standard deviation of ``β`` (``k_E·(1+β)``,
-            ``k_inj·(1−β)``).
-        d2d_capacity: device-to-device spread of the film's capacity ``xmax``.
-        c2c_rate: relative noise of the rates, drawn per cell per pulse train.
+            ``k_inj·(1−β)``; ``β`` clipped to [−1, 1]).
+        d2d_capacity: device-to-device spread of the film's capacity ``xmax`` (multiplier
+            ``max(1 + d2d_capacity·z, 0.05)``).
+        c2c_rate: relative noise of the rates, drawn per cell per pulse train (multiplier
+            ``max(1 + c2c_rate·ξ, 0)``).
     """
 
     d2d_rate: float = 0.0
@@ -308,10 +320,29 @@ class MagnetoIonicVariability(Variability):
         for name in ("d2d_rate", "d2d_asymmetry", "d2d_capacity", "c2c_rate"):
             check_nonnegative(name, getattr(self, name))
 
+    def sample_film(self, key: PRNGKeyArray, shape: tuple[int, ...], dtype) -> tuple[Array, Array, Array]:
+        """Per-cell ``(rate_scale, injection_scale, capacity_scale)`` multipliers of an array
+        of ``shape``.  ``key`` is split once into one named stream per spread
+        (:data:`_FILM_STREAMS`: rate, asymmetry, capacity), so adding a spread never
+        reshuffles the others."""
+        streams = dict(zip(_FILM_STREAMS, jax.random.split(key, len(_FILM_STREAMS))))
+
+        def z(name):
+            return fast_random.normal(streams[name], shape, dtype)
+
+        scale = jnp.maximum(1.0 + self.d2d_rate * z("rate"), 0.0)
+        beta = jnp.clip(self.d2d_asymmetry * z("asymmetry"), -1.0, 1.0)
+        capacity = jnp.maximum(1.0 + self.d2d_capacity * z("capacity"), 0.05)
+        return scale * (1.0 + beta), scale * (1.0 - beta), capacity
+
+
+#: The named random streams of the film's device-to-device samples, in split order.
+_FILM_STREAMS = ("rate", "asymmetry", "capacity")
+
 
 # ----------------------------------------------------------------------------- state
-class MagnetoIonicState(eqx.Module):
-    """State of an array of magneto-ionic cells; every field has the array's shape.
+class MagnetoIonicState(AbstractDeviceState):
+    """State of an array of magneto-ionic cells; every field has the array's shape ``S``.
 
     Attributes (fractions per film volume, all in [0, 1], unless stated):
         edl: u, negative-gate double-layer charge (relative).
@@ -324,30 +355,33 @@ class MagnetoIonicState(eqx.Module):
         rate_scale: this cell's extraction-rate multiplier (device-to-device sample, ≥ 0).
         injection_scale: this cell's positive-gate re-injection multiplier (≥ 0).
         capacity_scale: this cell's xmax multiplier (device-to-device sample, > 0).
-        conductance: the read element's conductance [S] at the present magnetisation
-            (refreshed by every device operation; ``device.conductance(state)`` recomputes it).
-        g_min, g_max: the read element's nominal window [S]: ``g_min`` at M = 0, ``g_max`` at
-            the transducer's full-scale magnetisation (what a stuck element reads).
-        stuck: int8 fault code: 0 working, 1 read stuck at ``g_min``, 2 stuck at ``g_max``.
+        conductance: the read element's conductance [S] at the present magnetisation, as
+            the device that last operated on the state reads it (every operation refreshes
+            it; ``device.conductance(state)`` returns it).
+        g_min, g_max: this cell's read-element window [S] (device-to-device sample around
+            the transducer's ``conductance_range``, ``variability.d2d_bounds``): the
+            transducer's nominal window maps linearly onto it; a stuck element reads its bound.
+        stuck: int8 fault code of the read element: 0 working, 1 stuck at ``g_min``, 2 at
+            ``g_max``.
     """
 
-    edl: Array
-    edl_reverse: Array
-    surface: Array
-    interface: Array
-    electrolyte: Array
-    conditioned: Array
-    rate_scale: Array
-    injection_scale: Array
-    capacity_scale: Array
-    conductance: Array
-    g_min: Array
-    g_max: Array
-    stuck: Array
+    edl: Float[Array, "*S"]
+    edl_reverse: Float[Array, "*S"]
+    surface: Float[Array, "*S"]
+    interface: Float[Array, "*S"]
+    electrolyte: Float[Array, "*S"]
+    conditioned: Float[Array, "*S"]
+    rate_scale: Float[Array, "*S"]
+    injection_scale: Float[Array, "*S"]
+    capacity_scale: Float[Array, "*S"]
+    conductance: Float[Array, "*S"]
+    g_min: Float[Array, "*S"]
+    g_max: Float[Array, "*S"]
+    stuck: Int8[Array, "*S"]
 
     @property
     def ferromagnetic_fraction(self) -> Array:
-        """x = c + e: fraction of the film reduced to ferromagnetic metal."""
+        """x = c + e: fraction of the film reduced to ferromagnetic metal (shape ``S``)."""
         return self.interface + self.electrolyte
 
 
@@ -501,7 +535,11 @@ def _step(film: NitrideFilm, st: MagnetoIonicState, s_neg, s_pos, h, k_e, k_inj,
 
 
 # ----------------------------------------------------------------------------- device
-_NOMINAL_STEP_CACHE: dict = {}
+#: Default step budget of one constant-drive phase (:attr:`MagnetoIonicSynapse.max_steps`):
+#: a phase of up to ``(max_steps − ramp)·max_step`` seconds (about 4000 s at the targets'
+#: 0.25 s, 16000 s at the array presets' 1 s) takes exactly the steps of the unbounded
+#: schedule; a longer one takes ``max_steps`` steps.
+DEFAULT_MAX_STEPS = 2**14
 
 
 class MagnetoIonicSynapse(AbstractDevice):
@@ -516,17 +554,28 @@ class MagnetoIonicSynapse(AbstractDevice):
     The planar migration front makes recovery remove the newest layer first, so a
     decrease removes moment at efficiency η while ``x > x_c`` and at ``q`` below.
 
+    The conductance a crossbar sees is the read element's: the transducer's conductance
+    ``G_T(M)`` on its nominal window ``(G_off, G_on) = transducer.conductance_range``,
+    mapped linearly onto each cell's window ``[g_min, g_max]`` and clipped to it:
+    ``G = g_min + (G_T(M) − G_off)/(G_on − G_off)·(g_max − g_min)``; a stuck element reads
+    its bound.
+
+    The device contract (:class:`~synaptax.devices.core.contract.AbstractDevice`): ``init``,
+    ``apply_pulses``, ``evolve``, ``conductance``, ``read``, ``read_noise_std`` are the
+    shared ones; this family adds :meth:`advance` (a constant gate for a time),
+    :meth:`pulses` (gate pulses without the rest), :meth:`magnetisation`,
+    :meth:`saturation_magnetisation`, :meth:`remove_field` and :meth:`with_pulse_protocol`.
+
     Args / attributes:
         film: :class:`NitrideFilm`.
         train: :class:`PulseTrain` — what one update pulse is.
         transducer: :class:`~synaptax.devices.core.readout.AbstractTransducer` (M → G).
-        variability: :class:`~synaptax.devices.core.variability.Variability`, read as: ``d2d_step``
-            — relative spread of the rates (extraction and re-injection together),
-            ``d2d_asymmetry`` — spread of β (``k_E·(1+β)``, ``k_inj·(1−β)``),
-            ``d2d_bounds`` — relative spread of xmax, ``c2c`` — relative rate noise per cell
-            per train, ``stuck_min``/``stuck_max`` — read elements stuck at ``g_min``/``g_max``,
-            ``read_noise`` — relative read noise.  ``c2c_range`` must be 0 (the noise of
-            these cells is on their rates, not on a conductance step).
+        variability: :class:`MagnetoIonicVariability`: ``d2d_rate`` — relative spread of
+            the rates (extraction and re-injection together), ``d2d_asymmetry`` — spread
+            of β (``k_E·(1+β)``, ``k_inj·(1−β)``), ``d2d_capacity`` — relative spread of
+            xmax, ``c2c_rate`` — relative rate noise per cell per train, ``d2d_bounds`` —
+            relative spread of the read element's window, ``stuck_min``/``stuck_max`` —
+            read elements stuck at ``g_min``/``g_max``, ``read_noise`` — relative read noise.
         energy: :class:`GateEnergy`.
         field: ``"saturating"`` or ``"remanent"`` (static).
         remanence_ratio: q = M_R/M_S when the conditioning field is removed, in [0, 1].
@@ -537,6 +586,17 @@ class MagnetoIonicSynapse(AbstractDevice):
             1 % of a 1 ms-step solution).
         first_step: first step of every constant-drive phase, as a fraction of τE (> 0);
             later steps double up to ``max_step``.
+        max_steps: step budget of one constant-drive phase (static int ≥ 1, default
+            :data:`DEFAULT_MAX_STEPS`): a phase whose doubling schedule would need more
+            steps takes exactly ``max_steps``, the step grown to ``remaining/(steps left)``
+            once the budget would be exceeded (exponential Euler is stable for any step), so
+            every operation returns in bounded time for any finite duration.  The pulse
+            phases of an update share one such budget (each phase at least one step), the
+            train's rest has its own; a train longer than ``max_steps`` periods is
+            integrated as ``max_steps`` groups of ``g`` whole periods (``g·width`` at the
+            gate, then ``g·(period − width)`` at 0 V).  The default changes no step of
+            phases up to about 4000 s at ``max_step = 0.25`` s (or trains of up to a few
+            hundred periods).
     """
 
     film: NitrideFilm = NitrideFilm()
@@ -550,6 +610,7 @@ class MagnetoIonicSynapse(AbstractDevice):
     conditioned_fraction: float = 0.0
     max_step: float = 0.25
     first_step: float = 0.125
+    max_steps: int = eqx.field(static=True, default=DEFAULT_MAX_STEPS)
 
     def __check_init__(self):
         if self.field not in ("saturating", "remanent"):
@@ -559,13 +620,15 @@ class MagnetoIonicSynapse(AbstractDevice):
         check_probability("conditioned_fraction", self.conditioned_fraction)
         check_positive("max_step", self.max_step)
         check_positive("first_step", self.first_step)
+        if isinstance(self.max_steps, bool) or not isinstance(self.max_steps, (int, np.integer)) or self.max_steps < 1:
+            raise ValueError(f"max_steps must be an integer >= 1, got {self.max_steps!r}")
         if not isinstance(self.variability, MagnetoIonicVariability):
             raise TypeError(f"variability must be a MagnetoIonicVariability, got {type(self.variability).__name__}")
 
     # ------------------------------------------------------------------ readout
     def magnetisation(self, state: MagnetoIonicState) -> Array:
-        """Magnetisation the weight is read from [emu cm⁻³] (×10³ for A m⁻¹): ``M_S`` in
-        saturating mode, ``M_R`` in remanent mode; shape of the array."""
+        """Magnetisation the weight is read from [emu cm⁻³] (×10³ for A m⁻¹), shape ``S``:
+        ``M_S`` in saturating mode, ``M_R`` in remanent mode."""
         x = state.ferromagnetic_fraction
         m_sat = self.film.saturation_magnetisation
         if self.field == "saturating":
@@ -574,64 +637,42 @@ class MagnetoIonicSynapse(AbstractDevice):
         return m_sat * (self.remanence_ratio * xc + self.exchange_efficiency * (x - xc))
 
     def saturation_magnetisation(self, state: MagnetoIonicState) -> Array:
-        """``M_S = M_sat·x`` [emu cm⁻³] whatever the field mode."""
+        """``M_S = M_sat·x`` [emu cm⁻³], shape ``S``, whatever the field mode."""
         return self.film.saturation_magnetisation * state.ferromagnetic_fraction
 
-    def conductance(self, state: MagnetoIonicState) -> Array:
-        """Conductance [S] of each cell's read element (shape of the array); stuck elements
-        read ``g_min`` or ``g_max``.  The read element saturates at its window
-        ``[g_min, g_max]``: a post-stimulated rise that carries the magnetisation a little
-        above ``M_ref`` is seen in :meth:`magnetisation`, not in the conductance (the
-        crossbar's bounds hold for every pulse train)."""
-        g = jnp.clip(self.transducer.conductance(self.magnetisation(state)), state.g_min, state.g_max)
-        return jnp.where(state.stuck == 1, state.g_min, jnp.where(state.stuck == 2, state.g_max, g))
+    def _read_element(self, state: MagnetoIonicState) -> Array:
+        """Conductance [S] of each cell's read element at the state's magnetisation (see the
+        class docstring): the transducer's nominal conductance mapped onto the cell's window,
+        clipped to it (a post-stimulated rise that carries ``M`` a little above ``M_ref``
+        shows in :meth:`magnetisation`, not in the conductance); stuck elements read their
+        bound."""
+        lo, hi = self.transducer.conductance_range
+        fraction = (self.transducer.conductance(self.magnetisation(state)) - lo) / (hi - lo)
+        g = jnp.clip(state.g_min + fraction * (state.g_max - state.g_min), state.g_min, state.g_max)
+        return jnp.where(state.stuck == STUCK_MIN, state.g_min, jnp.where(state.stuck == STUCK_MAX, state.g_max, g))
 
-    def _finish(self, state: MagnetoIonicState) -> MagnetoIonicState:
-        return dataclasses.replace(state, conductance=self.conductance(state))
-
-    def read(self, state, *, key=None):
-        """Conductance [S] with relative read noise ``variability.read_noise`` (needs ``key``
-        when it is non-zero), clipped at zero."""
-        g = self.conductance(state)
-        rn = self.variability.read_noise
-        if is_concrete(rn) and rn == 0:
-            return g
-        if key is None:
-            raise ValueError("key is required to read a device with read_noise > 0")
-        return jnp.maximum(g * (1.0 + rn * fast_random.normal(key, g.shape, g.dtype)), 0.0)
-
-    def read_noise_std(self, state):
-        rn = self.variability.read_noise
-        if is_concrete(rn) and rn == 0:
-            return None
-        return rn * self.conductance(state)
+    def _refresh(self, state: MagnetoIonicState) -> MagnetoIonicState:
+        """``state`` with its ``conductance`` field recomputed (every operation ends here)."""
+        return dataclasses.replace(state, conductance=self._read_element(state))
 
     @property
-    def conductance_range(self) -> tuple[float, float]:
+    def conductance_range(self) -> tuple[ArrayLike, ArrayLike]:
+        """The transducer's nominal window ``(G_off, G_on)`` [S]."""
         return self.transducer.conductance_range
 
-    # ------------------------------------------------------------------ state
-    def init(self, shape, *, key: PRNGKeyArray, conductance: ArrayLike | None = None) -> MagnetoIonicState:
+    # ------------------------------------------------------------------ contract hooks
+    def _init(self, cells: CellSample, *, key: PRNGKeyArray, conductance: Array | None) -> MagnetoIonicState:
         """Relaxed cells (no field, no pile-up, all extracted N in the bulk electrolyte).
 
-        ``conductance`` [S] (broadcastable to ``shape``) sets the magnetisation through the
-        transducer's inverse; by default a saturating-mode cell is as grown (x = 0) and a
-        remanent-mode cell has just been conditioned (x = x_c = ``conditioned_fraction``).
-        Device-to-device samples of rate and capacity come from ``key``.
+        ``conductance`` [S] (shape ``S``; clipped to each cell's window) sets the
+        magnetisation through the cell's window and the transducer's inverse; by default a
+        saturating-mode cell is as grown (x = 0) and a remanent-mode cell has just been
+        conditioned (x = x_c = ``conditioned_fraction``).  The film's device-to-device
+        samples come from ``key`` (:meth:`MagnetoIonicVariability.sample_film`), the read
+        element's window and faults from ``cells``.
         """
-        shape = tuple(shape)
-        dtype = jnp.result_type(float)
-        var = self.variability
-        k_rate, k_asym, k_cap, k_stuck = jax.random.split(key, 4)
-        normal = lambda k: jax.random.normal(k, shape, dtype)  # noqa: E731
-        scale = jnp.maximum(1.0 + var.d2d_rate * normal(k_rate), 0.0)
-        beta = jnp.clip(var.d2d_asymmetry * normal(k_asym), -1.0, 1.0)
-        rate_scale, inj_scale = scale * (1.0 + beta), scale * (1.0 - beta)
-        cap_scale = jnp.maximum(1.0 + var.d2d_capacity * normal(k_cap), 0.05)
-        u = jax.random.uniform(k_stuck, shape, dtype)
-        stuck = jnp.where(u < var.stuck_min, 1, jnp.where(u < var.stuck_min + var.stuck_max, 2, 0)).astype(jnp.int8)
-        g_lo, g_hi = self.transducer.conductance_range
-        g_min, g_max = jnp.full(shape, g_lo, dtype), jnp.full(shape, g_hi, dtype)
+        shape, dtype = cells.g_min.shape, cells.g_min.dtype
+        rate_scale, inj_scale, cap_scale = self.variability.sample_film(key, shape, dtype)
         xmax = jnp.minimum(jnp.broadcast_to(self.film.capacity, shape) * cap_scale, 1.0 - self.film.a_max)
         m_sat = self.film.saturation_magnetisation
         x0 = jnp.minimum(jnp.full(shape, self.conditioned_fraction, dtype), xmax)
@@ -639,7 +680,10 @@ class MagnetoIonicSynapse(AbstractDevice):
             x = x0 if self.field == "remanent" else jnp.zeros(shape, dtype)
             xc = x
         else:
-            m = jnp.broadcast_to(self.transducer.magnetisation(jnp.asarray(conductance, dtype)), shape) / m_sat
+            lo, hi = self.transducer.conductance_range
+            g = jnp.clip(conductance, cells.g_min, cells.g_max)
+            nominal = lo + (g - cells.g_min) / (cells.g_max - cells.g_min) * (hi - lo)
+            m = jnp.broadcast_to(self.transducer.magnetisation(nominal), shape) / m_sat
             if self.field == "saturating":
                 x = jnp.clip(m, 0.0, xmax)
                 xc = x
@@ -652,8 +696,65 @@ class MagnetoIonicSynapse(AbstractDevice):
                 xc = jnp.minimum(xc, x)
         zeros = jnp.zeros(shape, dtype)
         state = MagnetoIonicState(zeros, zeros, zeros, zeros, x.astype(dtype), xc.astype(dtype), rate_scale,
-                                  inj_scale, cap_scale, zeros, g_min, g_max, stuck)
-        return self._finish(state)
+                                  inj_scale, cap_scale, zeros, cells.g_min, cells.g_max, cells.stuck)
+        return self._refresh(state)
+
+    def _apply_counts(self, state: MagnetoIonicState, up: Array, down: Array, *,
+                      key: PRNGKeyArray) -> MagnetoIonicState:
+        """Potentiation train of ``up`` update pulses, depression train of ``down``, then the
+        train's ``rest`` (each update pulse a burst of ``train.burst`` gate pulses); the
+        cycle-to-cycle rate noise is one draw per cell per train from ``key``."""
+        return _apply_counts_jit(self, state, up, down, key)
+
+    def _evolve(self, state: MagnetoIonicState, duration: Array) -> MagnetoIonicState:
+        """``duration`` [s] at 0 V (recovery, redistribution, post-stimulated rise)."""
+        return _advance_jit(self, state, 0.0, duration, 1.0)
+
+    # ------------------------------------------------------------------ family operations
+    def advance(self, state: MagnetoIonicState, drive: ArrayLike, duration: ArrayLike, *,
+                rate_multiplier: ArrayLike = 1.0) -> MagnetoIonicState:
+        """Hold each cell at a constant gate for ``duration`` seconds.
+
+        Args:
+            state: :class:`MagnetoIonicState` of shape ``S``.
+            drive: per cell (broadcastable to ``S``): 1 — the train's potentiation amplitude,
+                −1 — its depression amplitude (positive gate), 0 — 0 V; values in between
+                scale the double layer's target charge.
+            duration: time [s], scalar or broadcastable to ``S``; finite and ≥ 0 (checked
+                when concrete).  Under a trace a non-finite duration makes those cells' film
+                variables NaN (never an endless loop), a negative one is 0.
+            rate_multiplier: per cell (broadcastable to ``S``, ≥ 0): scales the extraction and
+                re-injection rates.
+
+        Returns:
+            The new state (shape ``S``).  Steps start at ``first_step·τE`` (the double
+            layer's transient decides when recovery is blocked) and double up to
+            ``max_step``; at most ``max_steps`` steps (a while loop: ``duration`` may be
+            traced).
+        """
+        check_duration(duration)
+        return _advance_jit(self, state, drive, duration, rate_multiplier)
+
+    def pulses(self, state: MagnetoIonicState, count: ArrayLike, *, direction: int = 1,
+               rate_multiplier: ArrayLike = 1.0) -> MagnetoIonicState:
+        """Apply ``count`` gate pulses of the train per cell, period by period, with no rest.
+
+        Args:
+            state: :class:`MagnetoIonicState` of shape ``S``.
+            count: gate pulses per cell (broadcastable to ``S``, ≥ 0; a fractional count
+                shortens the last pulse).  The array takes ``ceil(max(count))`` periods
+                [s: × ``train.period``]; cells with fewer pulses sit at 0 V meanwhile.
+            direction: 1 — potentiation (the train's negative amplitude), −1 — depression
+                (static Python int).
+            rate_multiplier: per cell (broadcastable to ``S``, ≥ 0), scales the rates.
+
+        Returns:
+            The new state (shape ``S``); see :meth:`apply_pulses` for update pulses (bursts,
+            rate noise, the train's rest).
+        """
+        if direction not in (1, -1):
+            raise ValueError(f"direction must be 1 or -1, got {direction!r}")
+        return _pulses_jit(self, state, count, direction, rate_multiplier)
 
     def with_pulse_protocol(self, *, gate_voltage: float | None = None, pulse_frequency: float | None = None,
                             duty_cycle: float | None = None, burst: int | None = None) -> "MagnetoIonicSynapse":
@@ -661,7 +762,7 @@ class MagnetoIonicSynapse(AbstractDevice):
         depression pulse takes its magnitude), frequency [Hz] (> 0), duty cycle (in (0, 1];
         width = duty/frequency) or burst (gate pulses per update pulse); None keeps the
         present value.  What ``synaptax train --gate-voltage/--pulse-frequency/--duty-cycle
-        /--burst`` use."""
+        /--burst`` use (concrete values only)."""
         t = self.train
         freq = t.frequency if pulse_frequency is None else pulse_frequency
         duty = t.duty_cycle if duty_cycle is None else duty_cycle
@@ -678,62 +779,95 @@ class MagnetoIonicSynapse(AbstractDevice):
             changes["burst"] = burst
         return eqx.tree_at(lambda d: d.train, self, dataclasses.replace(t, **changes))
 
-    def remove_field(self, state: MagnetoIonicState) -> MagnetoIonicState:
+    def remove_field(self, state: MagnetoIonicState, *,
+                     reader: "MagnetoIonicSynapse | None" = None) -> MagnetoIonicState:
         """The conditioning field is switched off: the layer grown so far becomes the
-        conditioned layer (``x_c = x``); read the result with a ``field="remanent"`` device."""
-        return dataclasses.replace(state, conditioned=state.ferromagnetic_fraction)
+        conditioned layer (``x_c = x``, shape ``S``).
 
-    # ------------------------------------------------------------------ time
+        ``reader``: the device that reads the state from now on (typically a
+        ``field="remanent"`` copy of this one); its readout refreshes ``state.conductance``.
+        This device by default."""
+        reader = self if reader is None else reader
+        return reader._refresh(dataclasses.replace(state, conditioned=state.ferromagnetic_fraction))
+
+    # ------------------------------------------------------------------ energy, steps
+    def pulse_energy(self, state: MagnetoIonicState) -> PulseEnergy:
+        """Gate energy [J] of one potentiation and one depression update pulse per cell
+        (each of shape ``S``): ``train.burst`` gate pulses of :meth:`GateEnergy.pulse`; a
+        ``"rest"`` depression pulse costs nothing."""
+        shape, dtype = state.conductance.shape, state.conductance.dtype
+        n = self.train.burst
+        up = jnp.full(shape, n * self.energy.pulse(self.train.amplitude, self.train.width), dtype)
+        if self.train.depression == "rest":
+            down = jnp.zeros(shape, dtype)
+        else:
+            down = jnp.full(shape, n * self.energy.pulse(self.train.depression_amplitude, self.train.width), dtype)
+        return PulseEnergy(up, down)
+
+    @property
+    def nominal_step(self) -> ArrayLike:
+        """Conductance change [S] that ``apply_pulses(1)`` (one potentiation update pulse,
+        its period and the train's ``rest``) makes on a relaxed nominal cell at mid-range:
+        what the crossbar's weight mapping divides by.
+
+        Computed by the model's own one-pulse simulation (no spreads, no read noise), with
+        every parameter as an array so that one compiled program serves every parameter
+        set.  A Python float when the parameters are concrete and no trace is active; a
+        traced scalar otherwise (under ``jax.jit``, or ``jax.vmap`` over a stack of models).
+        A longer ``rest`` calibrates the step to what is retained rather than to the
+        transient change."""
+        step = _nominal_step_jit(_with_array_leaves(self))
+        return float(step) if is_concrete(step) else step
+
+    # ------------------------------------------------------------------ integrators
     def _rates(self, state, multiplier=1.0):
         k_e = self.film.extraction_rate(self.train.amplitude) * state.rate_scale * multiplier
         k_inj = (self.film.injection_ratio * self.film.extraction_rate(self.train.depression_amplitude)
                  * state.injection_scale * multiplier)
         return k_e, k_inj
 
-    def _advance(self, state, drive, duration, rate_multiplier):
-        """:meth:`advance` without the jit and the final conductance refresh."""
+    def _advance(self, state, drive, duration, rate_multiplier, budget=None):
+        """:meth:`advance` without the check, the jit and the conductance refresh.
+
+        The step schedule: ``h`` starts at ``min(first_step·τE, max_step)`` and doubles up
+        to ``max_step`` (the last step cut to what remains).  With a budget of ``budget``
+        iterations (``max_steps`` by default; may be traced, ≥ 1), a cell keeps that
+        schedule while what remains fits into the steps left at ``max_step`` (not counting
+        the steps still ramping up); once it would not, its step is
+        ``max(h, remaining/(steps left))``, so the last iteration ends every cell's phase.
+        Cells with a non-finite duration end with NaN film variables; a negative duration
+        is 0."""
         drive = jnp.asarray(drive)
         dtype = state.edl.dtype
-        duration = jnp.broadcast_to(jnp.asarray(duration, dtype), state.edl.shape)
-        s_neg = jnp.broadcast_to(jnp.clip(drive, 0.0, 1.0), state.edl.shape).astype(dtype)
-        s_pos = jnp.broadcast_to(jnp.clip(-drive, 0.0, 1.0), state.edl.shape).astype(dtype)
+        shape = state.edl.shape
+        duration = jnp.broadcast_to(jnp.asarray(duration, dtype), shape)
+        finite = jnp.isfinite(duration)
+        remaining0 = jnp.where(finite, jnp.maximum(duration, 0.0), 0.0)
+        s_neg = jnp.broadcast_to(jnp.clip(drive, 0.0, 1.0), shape).astype(dtype)
+        s_pos = jnp.broadcast_to(jnp.clip(-drive, 0.0, 1.0), shape).astype(dtype)
         k_e, k_inj = self._rates(state, rate_multiplier)
         h0 = jnp.broadcast_to(jnp.minimum(self.first_step * jnp.asarray(self.film.time_constant, dtype), self.max_step),
-                              state.edl.shape)
+                              shape)
+        # steps still doubling at the start (a conservative count: never too few)
+        ramp0 = jnp.where(h0 < self.max_step, jnp.ceil(jnp.log2(self.max_step / h0)), 0.0)
+        budget = self.max_steps if budget is None else budget
         remanent = self.field == "remanent"
 
         def cond(carry):
-            _, remaining, _ = carry
-            return jnp.any(remaining > 0)
+            _, remaining, _, i = carry
+            return (i < budget) & jnp.any(remaining > 0)
 
         def body(carry):
-            st, remaining, h_try = carry
+            st, remaining, h_try, i = carry
             h = jnp.minimum(h_try, remaining)
+            left = (budget - i).astype(dtype)
+            fits = remaining <= (left - jnp.maximum(ramp0 - i.astype(dtype), 0.0)) * self.max_step
+            h = jnp.where(fits, h, jnp.maximum(h, remaining / left))
             st = _step(self.film, st, s_neg, s_pos, h, k_e, k_inj, remanent)
-            return st, remaining - h, jnp.minimum(2.0 * h_try, self.max_step)
+            return st, remaining - h, jnp.minimum(2.0 * h_try, self.max_step), i + 1
 
-        st, _, _ = jax.lax.while_loop(cond, body, (state, jnp.maximum(duration, 0.0), h0))
-        return st
-
-    @eqx.filter_jit
-    def advance(self, state: MagnetoIonicState, drive: ArrayLike, duration: ArrayLike, *,
-                rate_multiplier: ArrayLike = 1.0) -> MagnetoIonicState:
-        """Hold each cell at a constant gate for ``duration`` [s] (per cell or scalar, ≥ 0).
-
-        ``drive`` per cell: 1 — the train's potentiation amplitude, −1 — its depression
-        amplitude (positive gate), 0 — 0 V; values in between scale the double layer's
-        target charge.  ``rate_multiplier`` (per cell, ≥ 0) scales the extraction and
-        re-injection rates.  Steps start at ``first_step·τE`` (the double layer's transient
-        decides when recovery is blocked) and double up to ``max_step`` (a while loop:
-        ``duration`` may be traced).
-        """
-        return self._finish(self._advance(state, drive, duration, rate_multiplier))
-
-    @eqx.filter_jit
-    def evolve(self, state: MagnetoIonicState, duration: ArrayLike) -> MagnetoIonicState:
-        """Let ``duration`` [s] (scalar or per cell, ≥ 0) pass at 0 V (recovery,
-        redistribution, post-stimulated rise)."""
-        return self._finish(self._advance(state, 0.0, duration, 1.0))
+        st, _, _, _ = jax.lax.while_loop(cond, body, (state, remaining0, h0, jnp.zeros((), jnp.int32)))
+        return _poison(st, ~finite)
 
     def _trains(self, state, up, down, m_up, m_down, rest):
         """Potentiation train of ``up`` pulses per cell, depression train of ``down``, then
@@ -744,122 +878,134 @@ class MagnetoIonicSynapse(AbstractDevice):
         period ``k`` is ``width·clip(n − k, 0, 1)`` at the train's gate (a fractional count
         shortens the last pulse) and the rest of the period at 0 V.  Back-to-back pulses
         (duty cycle 1) are one phase of ``n·width`` at the gate and ``K·period − n·width``
-        at 0 V.
+        at 0 V.  A train of more than ``max_steps`` periods is integrated as at most
+        ``max_steps`` groups of ``g = ceil(K/max_steps)`` periods each (the group's pulses
+        merged into one phase at the gate).  The pulse phases of both trains share a
+        budget of ``max_steps`` steps (each at least one step: at most
+        ``4·max_steps`` in all) and the rest has its own, so the whole update
+        takes at most ``5·max_steps`` steps.  Cells with a non-finite count end with NaN
+        film variables.
         """
         train = self.train
         dtype = state.edl.dtype
-        duty_one = is_concrete((train.width, train.period)) and float(train.width) >= float(train.period)
+        duty_one = train.width >= train.period
+        concrete_duty = isinstance(duty_one, (bool, np.bool_))
+
+        def pick(merged, per_period):
+            if concrete_duty:
+                return merged if duty_one else per_period
+            return jnp.where(duty_one, merged, per_period)
+
         down_drive = 0.0 if train.depression == "rest" else -1.0
-        n_up = jnp.ceil(jnp.max(up)).astype(jnp.int32) if up.size else jnp.zeros((), jnp.int32)
-        n_down = jnp.ceil(jnp.max(down)).astype(jnp.int32) if down.size else jnp.zeros((), jnp.int32)
-        # periods of each train (a duty-one train is one "period" of K·period)
-        k_up = jnp.minimum(n_up, 1) if duty_one else n_up
-        k_down = jnp.minimum(n_down, 1) if duty_one else n_down
-        n_phases = 2 * (k_up + k_down) + 1
-        mult = lambda first: m_up if first else m_down  # noqa: E731
+        cap = self.max_steps
+
+        def layout(n):
+            """Train length K [pulses], pulses per simulated period g, phases of the train."""
+            k = jnp.ceil(jnp.max(n)) if n.size else jnp.zeros((), dtype)
+            k = jnp.where(jnp.isfinite(k), jnp.maximum(k, 0.0), 0.0)
+            g = jnp.maximum(1.0, jnp.ceil(k / cap))
+            periods = jnp.ceil(k / g).astype(jnp.int32)
+            return k, g, pick(jnp.minimum(periods, 1), periods)
+
+        k_up, g_up, p_up = layout(up)
+        k_down, g_down, p_down = layout(down)
+        n_phases = 2 * (p_up + p_down) + 1
+        phase_budget = jnp.maximum(cap // jnp.maximum(n_phases - 1, 1), 1)
 
         def body(p, st):
-            first = p < 2 * k_up
-            q = jnp.where(first, p, p - 2 * k_up)
+            first = p < 2 * p_up
+            q = jnp.where(first, p, p - 2 * p_up)
             count = jnp.where(first, up, down)
-            if duty_one:
-                on = count * train.width
-                off = jnp.where(first, n_up, n_down).astype(dtype) * train.period - on
-            else:
-                on = train.width * jnp.clip(count - (q // 2).astype(dtype), 0.0, 1.0)
-                off = train.period - on
+            group = jnp.where(first, g_up, g_down)
+            on_merged = count * train.width
+            off_merged = jnp.where(first, k_up, k_down) * train.period - on_merged
+            on_period = train.width * jnp.clip(count - (q // 2).astype(dtype) * group, 0.0, group)
+            off_period = group * train.period - on_period
+            on, off = pick(on_merged, on_period), pick(off_merged, off_period)
             is_on = q % 2 == 0
             last = p == n_phases - 1
             duration = jnp.where(last, jnp.asarray(rest, dtype), jnp.where(is_on, on, off))
             drive = jnp.where(is_on & ~last, jnp.where(first, 1.0, down_drive), 0.0).astype(dtype)
-            multiplier = jnp.where(last, 1.0, jnp.where(first, mult(True), mult(False)))
-            return self._advance(st, drive, duration, multiplier)
+            multiplier = jnp.where(last, 1.0, jnp.where(first, m_up, m_down))
+            return self._advance(st, drive, duration, multiplier, jnp.where(last, cap, phase_budget))
 
-        return jax.lax.fori_loop(0, n_phases, body, state)
+        st = jax.lax.fori_loop(0, n_phases, body, state)
+        return _poison(st, ~(jnp.isfinite(up) & jnp.isfinite(down)))
 
-    @eqx.filter_jit
-    def pulses(self, state: MagnetoIonicState, count: ArrayLike, *, direction: int = 1,
-               rate_multiplier: ArrayLike = 1.0) -> MagnetoIonicState:
-        """``count`` gate pulses per cell of the train (``direction`` 1: potentiation, −1:
-        depression), period by period; a fractional count shortens the last pulse.  The
-        array takes ``ceil(max(count))`` periods; cells with fewer pulses sit at 0 V.
-        No rest is added (see :meth:`apply_pulses`)."""
-        dtype = state.edl.dtype
-        count = jnp.broadcast_to(jnp.asarray(count, dtype), state.edl.shape)
-        zero = jnp.zeros_like(count)
-        up, down = (count, zero) if direction > 0 else (zero, count)
-        return self._finish(self._trains(state, up, down, rate_multiplier, rate_multiplier, 0.0))
 
-    @eqx.filter_jit
-    def apply_pulses(self, state: MagnetoIonicState, pulses, *, key: PRNGKeyArray) -> MagnetoIonicState:
-        """Potentiation train, then depression train, then the train's ``rest``.
+def _poison(state: MagnetoIonicState, bad: Array) -> MagnetoIonicState:
+    """``state`` with the film variables of the cells where ``bad`` set to NaN."""
+    def nan(a):
+        return jnp.where(bad, jnp.nan, a)
 
-        Args:
-            state: :class:`MagnetoIonicState` of shape ``S``.
-            pulses: signed count of update pulses per cell (broadcastable to ``S``) or
-                :class:`~synaptax.devices.core.contract.PulseCounts`; each update pulse is a burst
-                of ``train.burst`` gate pulses.
-            key: PRNG key of the cycle-to-cycle rate noise (one draw per cell per train).
-        """
-        counts = split_pulses(pulses)
-        shape, dtype = state.edl.shape, state.edl.dtype
-        up = jnp.broadcast_to(counts.up, shape).astype(dtype) * self.train.burst
-        down = jnp.broadcast_to(counts.down, shape).astype(dtype) * self.train.burst
-        c2c = self.variability.c2c_rate
-        if is_concrete(c2c) and c2c == 0:
-            m_up = m_down = jnp.ones(shape, dtype)
-        else:
-            k_up, k_down = jax.random.split(key)
-            m_up = jnp.maximum(1.0 + c2c * fast_random.normal(k_up, shape, dtype), 0.0)
-            m_down = jnp.maximum(1.0 + c2c * fast_random.normal(k_down, shape, dtype), 0.0)
-        return self._finish(self._trains(state, up, down, m_up, m_down, self.train.rest))
+    return dataclasses.replace(state, edl=nan(state.edl), edl_reverse=nan(state.edl_reverse),
+                               surface=nan(state.surface), interface=nan(state.interface),
+                               electrolyte=nan(state.electrolyte), conditioned=nan(state.conditioned))
 
-    # ------------------------------------------------------------------ energy, steps
-    def pulse_energy(self, state: MagnetoIonicState) -> PulseCounts:
-        """Gate energy [J] of one potentiation and one depression update pulse per cell
-        (``train.burst`` gate pulses, :class:`GateEnergy`; a ``"rest"`` depression pulse
-        costs nothing)."""
-        shape, dtype = state.edl.shape, state.edl.dtype
-        n = self.train.burst
-        up = jnp.full(shape, n * self.energy.pulse(self.train.amplitude, self.train.width), dtype)
-        if self.train.depression == "rest":
-            down = jnp.zeros(shape, dtype)
-        else:
-            down = jnp.full(shape, n * self.energy.pulse(self.train.depression_amplitude, self.train.width), dtype)
-        return PulseCounts(up, down)
 
-    @property
-    def nominal_step(self) -> float:
-        """Conductance change [S] that ``apply_pulses(1)`` (one potentiation pulse, its
-        period and the train's ``rest``) makes on a relaxed nominal cell at mid-range: what
-        the crossbar's weight mapping divides by.  Computed by the model itself (outside any
-        trace, cached per parameter set); a longer ``rest`` calibrates the step to what is
-        retained rather than to the transient change."""
-        leaves, treedef = jax.tree_util.tree_flatten(self)
-        try:
-            cache_key = (treedef, tuple(float(v) for v in leaves))
-        except TypeError:  # traced parameters: no cache
-            cache_key = None
-        if cache_key is not None and cache_key in _NOMINAL_STEP_CACHE:
-            return _NOMINAL_STEP_CACHE[cache_key]
-        with jax.ensure_compile_time_eval():
-            g_lo, g_hi = self.conductance_range
-            nominal = eqx.tree_at(lambda d: d.variability, self, MagnetoIonicVariability())
-            st = nominal.init((1,), key=jax.random.key(0), conductance=0.5 * (g_lo + g_hi))
-            g0 = nominal.conductance(st)
-            g1 = nominal.conductance(nominal.apply_pulses(st, jnp.ones((1,)), key=jax.random.key(0)))
-            step = float(jnp.abs(g1 - g0)[0])
-        if cache_key is not None:
-            _NOMINAL_STEP_CACHE[cache_key] = step
-        return step
+def _with_array_leaves(tree):
+    """``tree`` with every Python number leaf as an array of the default float dtype (so
+    that a jitted function traces it instead of baking it in)."""
+    dtype = jnp.result_type(float)
+
+    def convert(v):
+        if isinstance(v, (float, int)) and not isinstance(v, bool):
+            return jnp.asarray(v, dtype)
+        return v
+
+    return jax.tree_util.tree_map(convert, tree)
+
+
+# ----------------------------------------------------------------------------- jitted kernels
+@eqx.filter_jit
+def _advance_jit(device: MagnetoIonicSynapse, state, drive, duration, rate_multiplier):
+    """:meth:`MagnetoIonicSynapse.advance` (and ``evolve`` at drive 0), compiled."""
+    return device._refresh(device._advance(state, drive, duration, rate_multiplier))
+
+
+@eqx.filter_jit
+def _pulses_jit(device: MagnetoIonicSynapse, state, count, direction, rate_multiplier):
+    """:meth:`MagnetoIonicSynapse.pulses`, compiled (``direction`` static)."""
+    dtype = state.edl.dtype
+    count = jnp.broadcast_to(jnp.asarray(count, dtype), state.edl.shape)
+    zero = jnp.zeros_like(count)
+    up, down = (count, zero) if direction > 0 else (zero, count)
+    return device._refresh(device._trains(state, up, down, rate_multiplier, rate_multiplier, 0.0))
+
+
+@eqx.filter_jit
+def _apply_counts_jit(device: MagnetoIonicSynapse, state, up, down, key):
+    """The ``apply_pulses`` hook, compiled: bursts, rate noise, trains and the rest."""
+    shape, dtype = state.edl.shape, state.edl.dtype
+    up = up * device.train.burst
+    down = down * device.train.burst
+    c2c = device.variability.c2c_rate
+    if is_concrete(c2c) and np.all(np.asarray(c2c) == 0):
+        m_up = m_down = jnp.ones(shape, dtype)
+    else:
+        k_up, k_down = jax.random.split(key)
+        m_up = jnp.maximum(1.0 + c2c * fast_random.normal(k_up, shape, dtype), 0.0)
+        m_down = jnp.maximum(1.0 + c2c * fast_random.normal(k_down, shape, dtype), 0.0)
+    return device._refresh(device._trains(state, up, down, m_up, m_down, device.train.rest))
+
+
+@eqx.filter_jit
+def _nominal_step_jit(device: MagnetoIonicSynapse):
+    """One update pulse on a relaxed nominal cell at mid-range: ``|ΔG|`` [S], a scalar."""
+    nominal = eqx.tree_at(lambda d: d.variability, device, MagnetoIonicVariability())
+    g_lo, g_hi = nominal.conductance_range
+    key = jax.random.key(0)
+    state = nominal.init((1,), key=key, conductance=0.5 * (g_lo + g_hi))
+    after = nominal.apply_pulses(state, jnp.ones((1,), state.conductance.dtype), key=key)
+    return jnp.abs(after.conductance - state.conductance)[0]
 
 
 def emu_per_cm3_to_a_per_m(m: ArrayLike) -> Array:
-    """Magnetisation in emu cm⁻³ → A m⁻¹ (× 10³)."""
+    """Magnetisation in emu cm⁻³ → A m⁻¹ (× 10³), any shape."""
     return jnp.asarray(m) * EMU_PER_CM3_IN_A_PER_M
 
 
 __all__ = [
-    "EMU_PER_CM3_IN_A_PER_M", "GateEnergy", "MagnetoIonicState", "MagnetoIonicSynapse", "MagnetoIonicVariability",
-    "NitrideFilm", "PulseTrain", "emu_per_cm3_to_a_per_m",
+    "DEFAULT_MAX_STEPS", "EMU_PER_CM3_IN_A_PER_M", "GateEnergy", "MagnetoIonicState", "MagnetoIonicSynapse",
+    "MagnetoIonicVariability", "NitrideFilm", "PulseTrain", "emu_per_cm3_to_a_per_m",
 ]

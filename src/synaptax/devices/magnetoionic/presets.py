@@ -169,7 +169,7 @@ ARRAY_VARIABILITY = MagnetoIonicVariability(d2d_rate=0.1, d2d_capacity=0.05, c2c
 
 
 def con(thickness: float = 25e-9, *, train: PulseTrain | None = None, transducer=None,
-        variability: Variability | None = None, energy: GateEnergy | None = None) -> MagnetoIonicSynapse:
+        variability: MagnetoIonicVariability | None = None, energy: GateEnergy | None = None) -> MagnetoIonicSynapse:
     """A CoN synapse of ``thickness`` [m] read at saturation (the paper's weight is M_S).
 
     Default readout: :class:`LinearTransducer` from ``READOUT_G_OFF`` at M = 0 to
@@ -199,7 +199,7 @@ def con_200nm() -> MagnetoIonicSynapse:
 
 
 def cofen(state: str = "high", relaxation: float = 180.0, *, train: PulseTrain | None = None, transducer=None,
-          variability: Variability | None = None,
+          variability: MagnetoIonicVariability | None = None,
           energy: GateEnergy | None = None) -> MagnetoIonicSynapse:
     """A 50 nm CoFeN synapse read at remanence (no field), conditioned like the paper's
     ``state`` ("low", "mid", "high": 4, 8, 16 min at −25 V under 10 kOe) and relaxed
@@ -259,6 +259,14 @@ def cofen_conditioned_fraction(state: str, relaxation: float) -> float:
     w = np.clip((np.log(float(relaxation)) - np.log(180.0)) / (np.log(3600.0) - np.log(180.0)), 0.0, 1.0)
     return float(row[180.0] + w * (row[3600.0] - row[180.0]))
 
+
+__all__ = [
+    "ARRAY_FIRST_STEP", "ARRAY_MAX_STEP", "ARRAY_VARIABILITY", "COFEN_CONDITIONED", "COFEN_CYCLE_COUNT",
+    "COFEN_CYCLE_OFF", "COFEN_CYCLE_ON", "COFEN_FIT", "COFEN_REMANENCE_RATIO", "COFEN_SAMPLE_AREA", "COFEN_TABLE",
+    "COFEN_TRAIN", "CON_FIT", "CON_FIXED", "CON_TRAIN", "ELECTROMAGNET_POWER", "PRESETS", "READOUT_G_OFF",
+    "READOUT_G_ON", "cofen", "cofen_conditioned_fraction", "cofen_film", "cofen_high_m", "cofen_low_m", "con",
+    "con_200nm", "con_25nm", "con_film", "exchange_efficiency", "simulate_conditioned_fraction",
+]
 
 #: Presets registered in ``synaptax.devices.PRESETS`` (``synaptax train --device NAME``).
 PRESETS = {
