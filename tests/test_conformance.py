@@ -102,8 +102,8 @@ def test_evolve_read_energy(name, devices, getkey):
     state = _apply(device, state, jnp.asarray(COUNTS), getkey())
     evolve = eqx.filter_jit(lambda d, s, t: d.evolve(s, t))
     g0 = _g(device, state)
-    np.testing.assert_array_equal(_g(device, evolve(device, state, 0.0)), g0)
-    for duration in (1e-3, 1e6):
+    np.testing.assert_array_equal(_g(device, evolve(device, state, jnp.asarray(0.0))), g0)
+    for duration in (jnp.asarray(1e-3), jnp.asarray(1e6)):
         start = time.perf_counter()
         later = evolve(device, state, duration)
         g = _g(device, later)
@@ -155,33 +155,38 @@ def test_jit_equals_eager_and_no_retrace(name, devices, getkey):
     assert len(traces) == 1
 
 
+def _as_arrays(model):
+    """``model`` with every numeric parameter an array: models that differ only in values
+    then share one compilation (as the slices of a stack do)."""
+    return jax.tree_util.tree_map(lambda v: jnp.asarray(v) if isinstance(v, (float, int)) else v, model)
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_vmap_over_keys_and_models(name, devices, getkey):
     device = devices[name]
     keys = jax.random.split(getkey(), 2)
     n = jnp.asarray(COUNTS)
+    g0 = _mid(device)
 
     def run(d, k):
         k_init, k_apply, k_read = jax.random.split(k, 3)
-        s = d.init(SHAPE, key=k_init, conductance=_mid(device))
+        s = d.init(SHAPE, key=k_init, conductance=g0)
         s = d.apply_pulses(s, n, key=k_apply)
         s = d.evolve(s, 1e-3)
         return d.conductance(s), d.read(s, key=k_read), d.pulse_energy(s).up, jnp.asarray(d.nominal_step)
 
-    batched = eqx.filter_jit(eqx.filter_vmap(lambda k: run(device, k)))(keys)
-    for i, k in enumerate(keys):
-        one = eqx.filter_jit(run)(device, k)
-        for a, b in zip(batched, one):
-            _close(a[i], b)
-
-    other = _perturbed(device)
-    stacked = stack_models([device, other])
-    key = getkey()
-    batched = eqx.filter_jit(eqx.filter_vmap(lambda d: run(d, key)))(stacked)
-    for i, d in enumerate((device, other)):
-        one = eqx.filter_jit(run)(d, key)
-        for a, b in zip(batched, one):
+    one = eqx.filter_jit(run)  # one compilation for every single-model call below
+    models = [_as_arrays(device), _as_arrays(_perturbed(device))]
+    # one batched call vmaps over the keys and over the stack of two models together
+    batched = eqx.filter_jit(eqx.filter_vmap(run))(stack_models(models), keys)
+    for i, (d, k) in enumerate(zip(models, keys)):
+        for a, b in zip(batched, one(d, k)):
             _close(a[i], b, rtol=1e-5)
+    # the same model under two keys: the keys alone make the difference
+    same = eqx.filter_jit(eqx.filter_vmap(run))(stack_models([models[0], models[0]]), keys)
+    for i, k in enumerate(keys):
+        for a, b in zip(same, one(models[0], k)):
+            _close(a[i], b)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -88,10 +88,11 @@ class Variability(eqx.Module):
         """
         k_bounds, k_stuck = jax.random.split(key)
         lo, hi = (jnp.asarray(w, dtype) for w in window)
-        centre, half = 0.5 * (lo + hi), 0.5 * (hi - lo)
+        half = 0.5 * (hi - lo)
         z_hi, z_lo = fast_random.normal(k_bounds, (2,) + tuple(shape), dtype)
-        g_max = centre + half * (1.0 + self.d2d_bounds * z_hi)
-        g_min = jnp.maximum(centre - half * (1.0 + self.d2d_bounds * z_lo), MIN_WINDOW * lo)
+        # centre ± half·(1 + d2d·z), written so that a zero spread gives the nominal bounds exactly
+        g_max = hi + half * self.d2d_bounds * z_hi
+        g_min = jnp.maximum(lo - half * self.d2d_bounds * z_lo, MIN_WINDOW * lo)
         g_max = jnp.maximum(g_max, g_min + MIN_WINDOW * (hi - lo))
         u = fast_random.uniform(k_stuck, shape, dtype)
         stuck = jnp.where(u < self.stuck_min, 1, jnp.where(u < self.stuck_min + self.stuck_max, 2, 0)).astype(jnp.int8)

@@ -201,7 +201,9 @@ class AbstractPulsedDevice(AbstractDevice):
                                                            bits=bits)
         x_det, (e_dn, r_dn, rn_dn, m_dn) = self._direction(x_up, down, state.step_down / span, span,
                                                            potentiate=False, bits=bits)
-        g = jnp.clip(state.g_min + x_det * span, state.g_min, state.g_max)
+        # back to S per direction, so that a direction without pulses is exactly the identity
+        g_up = jnp.where(up > 0, jnp.clip(state.g_min + x_up * span, state.g_min, state.g_max), g0)
+        g = jnp.where(down > 0, jnp.clip(state.g_min + x_det * span, state.g_min, state.g_max), g_up)
         var = self.variability
         if var.has_step_noise:
             v_up = step_noise_variance(var.c2c, var.c2c_range, e_up * span, r_up, m_up, span, rn_up)

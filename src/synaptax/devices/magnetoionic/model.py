@@ -812,12 +812,17 @@ class MagnetoIonicSynapse(AbstractDevice):
 
         Computed by the model's own one-pulse simulation (no spreads, no read noise), with
         every parameter as an array so that one compiled program serves every parameter
-        set.  A Python float when the parameters are concrete and no trace is active; a
-        traced scalar otherwise (under ``jax.jit``, or ``jax.vmap`` over a stack of models).
+        set.  A Python float when the parameters are concrete (also inside an outer
+        ``jax.jit``: evaluated at trace time, nothing cached); a traced scalar when they are
+        traced (``jax.vmap`` over a stack of models, a model passed into ``jax.jit``).
         A longer ``rest`` calibrates the step to what is retained rather than to the
         transient change."""
-        step = _nominal_step_jit(_with_array_leaves(self))
-        return float(step) if is_concrete(step) else step
+        if is_concrete(self):
+            # concrete parameters: evaluated now, even inside an outer trace (a training step
+            # then divides by a constant instead of carrying the one-pulse simulation)
+            with jax.ensure_compile_time_eval():
+                return float(_nominal_step_jit(_with_array_leaves(self)))
+        return _nominal_step_jit(_with_array_leaves(self))
 
     # ------------------------------------------------------------------ integrators
     def _rates(self, state, multiplier=1.0):
