@@ -46,6 +46,13 @@ class CellSample(NamedTuple):
         return jnp.where(self.stuck == 1, self.g_min, jnp.where(self.stuck == 2, self.g_max, g))
 
 
+def check_spreads(variability, names) -> None:
+    """``ValueError`` naming the field unless each of ``names`` is ≥ 0 (tracers skipped): the
+    check a family's ``Variability`` subclass runs on its own spreads."""
+    for name in names:
+        check_nonnegative(name, getattr(variability, name))
+
+
 class Variability(eqx.Module):
     """Spreads every family shares; all default to zero (an ideal, uniform array).
 
@@ -125,8 +132,7 @@ class StepVariability(Variability):
     c2c_range: float = 0.0
 
     def __check_init__(self):
-        for name in ("d2d_step", "d2d_asymmetry", "c2c", "c2c_range"):
-            check_nonnegative(name, getattr(self, name))
+        check_spreads(self, ("d2d_step", "d2d_asymmetry", "c2c", "c2c_range"))
 
     @property
     def has_step_noise(self) -> bool:
@@ -189,4 +195,4 @@ def step_noise_variance(c2c, c2c_range, step_end: Array, contraction: Array, n: 
     return jnp.where(n > 0, v_mult + v_add, 0.0)
 
 
-__all__ = ["CellSample", "MIN_WINDOW", "StepVariability", "Variability", "step_noise_variance"]
+__all__ = ["CellSample", "MIN_WINDOW", "StepVariability", "Variability", "check_spreads", "step_noise_variance"]

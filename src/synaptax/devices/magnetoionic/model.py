@@ -66,7 +66,7 @@ from ..._checks import check_finite, check_nonnegative, check_positive, check_pr
 from ... import _random as fast_random
 from ..core.contract import STUCK_MAX, STUCK_MIN, AbstractDevice, AbstractDeviceState, PulseEnergy, check_duration
 from ..core.readout import AbstractTransducer, LinearTransducer
-from ..core.variability import CellSample, Variability
+from ..core.variability import CellSample, Variability, check_spreads
 
 #: 1 emu cm⁻³ expressed in A m⁻¹ (SI magnetisation).
 EMU_PER_CM3_IN_A_PER_M = 1.0e3
@@ -317,8 +317,7 @@ class MagnetoIonicVariability(Variability):
     c2c_rate: float = 0.0
 
     def __check_init__(self):
-        for name in ("d2d_rate", "d2d_asymmetry", "d2d_capacity", "c2c_rate"):
-            check_nonnegative(name, getattr(self, name))
+        check_spreads(self, ("d2d_rate", "d2d_asymmetry", "d2d_capacity", "c2c_rate"))
 
     def sample_film(self, key: PRNGKeyArray, shape: tuple[int, ...], dtype) -> tuple[Array, Array, Array]:
         """Per-cell ``(rate_scale, injection_scale, capacity_scale)`` multipliers of an array
