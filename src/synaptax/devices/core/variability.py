@@ -151,6 +151,15 @@ class StepVariability(Variability):
         return scale * (1.0 + beta), scale * (1.0 - beta)
 
 
+def geometric_contraction(step_start: Array, step_end: Array, n: Array) -> tuple[Array, Array]:
+    """``(ρ, ρⁿ)`` of a law that is not affine per pulse, from the magnitudes of its
+    one-pulse steps at the start and the end of an ``n``-pulse train: ``ρⁿ = δ_n/δ_0`` and
+    ``ρ`` its ``n``-th root (a geometric step profile); 1 where nothing moves."""
+    rho_n = jnp.where(step_start > 0, step_end / jnp.where(step_start > 0, step_start, 1.0), 1.0)
+    rho = jnp.where(n > 0, jnp.maximum(rho_n, 1e-30) ** (1.0 / jnp.maximum(n, 1e-30)), 1.0)
+    return rho, rho_n
+
+
 def step_noise_variance(c2c, c2c_range, step_end: Array, contraction: Array, n: Array, span: Array,
                         contraction_n: Array | None = None) -> Array:
     """Variance [S²] of the summed cycle-to-cycle error of ``n`` pulses of one direction.
@@ -195,4 +204,5 @@ def step_noise_variance(c2c, c2c_range, step_end: Array, contraction: Array, n: 
     return jnp.where(n > 0, v_mult + v_add, 0.0)
 
 
-__all__ = ["CellSample", "MIN_WINDOW", "StepVariability", "Variability", "check_spreads", "step_noise_variance"]
+__all__ = ["CellSample", "MIN_WINDOW", "StepVariability", "Variability", "check_spreads", "geometric_contraction",
+           "step_noise_variance"]

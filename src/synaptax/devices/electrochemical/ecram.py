@@ -22,7 +22,7 @@ from jaxtyping import Array, ArrayLike, PRNGKeyArray
 from ..._checks import check_finite, check_less, check_nonnegative, check_positive, is_concrete
 from ... import _random as fast_random
 from ..core.contract import AbstractDevice, AbstractDeviceState, PulseEnergy, hold_stuck
-from ..core.variability import CellSample, StepVariability, step_noise_variance
+from ..core.variability import CellSample, StepVariability, geometric_contraction, step_noise_variance
 
 _LN10 = math.log(10.0)
 
@@ -449,8 +449,7 @@ class ECRAMDevice(AbstractDevice):
         var = self.variability
         d0 = self._one_pulse(g_from, state, potentiate=potentiate)
         d1 = self._one_pulse(g_to, state, potentiate=potentiate)
-        rho_n = jnp.where(d0 > 0, d1 / jnp.where(d0 > 0, d0, 1.0), 1.0)
-        rho = jnp.where(n > 0, jnp.maximum(rho_n, 1e-30) ** (1.0 / jnp.maximum(n, 1e-30)), 1.0)
+        rho, rho_n = geometric_contraction(d0, d1, n)
         n = jnp.where(surplus >= jnp.maximum(d1, 1e-300), 0.0, n)
         span = state.g_max - state.g_min
         return step_noise_variance(var.c2c, var.c2c_range, d1, rho, n, span, rho_n), rho_n

@@ -29,7 +29,7 @@ from jaxtyping import Array, Float, Int8, PRNGKeyArray
 from ..._checks import check_finite, check_less, check_nonnegative, check_positive, is_concrete
 from ... import _random as fast_random
 from ..core.contract import AbstractDevice, AbstractDeviceState, PulseCounts, PulseEnergy, hold_stuck
-from ..core.variability import CellSample, StepVariability, step_noise_variance
+from ..core.variability import CellSample, StepVariability, geometric_contraction, step_noise_variance
 
 
 class PulsedState(AbstractDeviceState):
@@ -102,9 +102,10 @@ class AbstractPulsedDevice(AbstractDevice):
             span: this cell's ``g_max − g_min`` [S] (for laws that need absolute values).
             potentiate: direction.
             bits: the counts are whole numbers below ``2^bits`` (0: not known to be).
+
+        Affine laws need not implement it (their closed form is in :meth:`_direction`).
         """
-        a, c = self._affine(step, potentiate=potentiate)
-        return x + (a - c * x) * _steps(c, n, bits)
+        raise NotImplementedError(f"{type(self).__name__} implements neither _affine nor _law")
 
     def _step_at(self, x: Array, step: Array, span: Array, *, potentiate: bool) -> Array:
         """Normalised change of one pulse at ``x`` (signed)."""
@@ -185,8 +186,7 @@ class AbstractPulsedDevice(AbstractDevice):
             x_new = jnp.clip(x_raw, 0.0, 1.0)
             d0 = jnp.abs(self._step_at(x, step, span, potentiate=potentiate))
             step_end = jnp.abs(self._step_at(x_new, step, span, potentiate=potentiate))
-            rho_n = jnp.where(d0 > 0, step_end / jnp.where(d0 > 0, d0, 1.0), 1.0)
-            rho = jnp.where(n > 0, jnp.maximum(rho_n, 1e-30) ** (1.0 / jnp.maximum(n, 1e-30)), 1.0)
+            rho, rho_n = geometric_contraction(d0, step_end, n)
         # a train with a whole pulse or more to spare past the bound ends on the bound
         surplus = jnp.abs(x_raw - x_new) / jnp.maximum(jnp.abs(step_end), 1e-30)
         n_noise = jnp.where(surplus >= 1.0, 0.0, n)
