@@ -1,5 +1,5 @@
 """Circuits at the edge of and around the array: converters and the IR-drop network solve."""
-from .converters import ADC, DAC, ideal_adc, ideal_dac, quantize
+from .converters import ADC, DAC, AbstractADC, AbstractDAC, UniformADC, UniformDAC, ideal_adc, ideal_dac, quantize
 from .irdrop import (
     IRDropConvergenceError,
     IRDropSolution,
@@ -11,6 +11,6 @@ from .irdrop import (
 )
 
 __all__ = [
-    "ADC", "DAC", "IRDropConvergenceError", "IRDropSolution", "IRDropStatus", "PowerBalance",
+    "ADC", "AbstractADC", "AbstractDAC", "DAC", "IRDropConvergenceError", "UniformADC", "UniformDAC", "IRDropSolution", "IRDropStatus", "PowerBalance",
     "crossbar_currents", "ideal_adc", "ideal_dac", "quantize", "solve_crossbar", "wire_resistance_per_segment",
 ]

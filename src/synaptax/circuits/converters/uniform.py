@@ -1,11 +1,14 @@
-"""Digital-to-analogue and analogue-to-digital converters at the edge of a tile.
+"""Uniform symmetric quantisers: the default DAC and ADC of a tile.
 
 Both quantise a signed signal symmetrically: ``bits`` bits give ``2^(bits−1) − 1`` levels
 on each side of zero (a sign bit plus magnitude), values beyond the range saturate.
 ``bits=None`` makes a converter ideal (no quantisation, no saturation for the DAC; the ADC
-still saturates when ``saturate=True``).  Quantisation uses a straight-through gradient
-(the derivative of rounding is taken as 1 inside the range, 0 where it saturates), so
-hardware-aware training can differentiate through the converters.
+still saturates when ``saturate=True``).
+
+Gradient: the straight-through estimator (STE), stated exactly on :func:`quantize`,
+:class:`UniformDAC` and :class:`UniformADC`.  It is *not* the derivative of the staircase
+(zero almost everywhere): rounding is taken as the identity in the backward pass, clipping
+keeps its own derivative.
 
 Energy per conversion: ``energy_per_conversion`` [J].  Defaults [assumed]: an ADC at the
 Walden figure of merit of 10 fJ per conversion step, ``10 fJ · 2^bits`` (Murmann, "ADC
@@ -19,18 +22,26 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, PRNGKeyArray
 
-from .. import _random as fast_random
-from .._checks import check_int, check_nonnegative, check_positive
+from ... import _random as fast_random
+from ..._checks import check_int, check_nonnegative, check_positive
+from .base import AbstractADC, AbstractDAC
 
 
 def quantize(x: ArrayLike, bits: int | None) -> Array:
     """Round ``x`` (normalised to [−1, 1]) to ``2^(bits−1) − 1`` levels per sign and clip.
 
-    Straight-through gradient: ``d/dx = 1`` for ``|x| < 1``, else 0.  ``bits=None``: clip
-    only.
+    ``bits=None``: clip only.
+
+    Gradient (straight-through estimator), elementwise: ``d out/d x = 1`` where
+    ``|x| ≤ 1`` (the ends included: with ``abs_max`` input scaling the largest input of a
+    sample sits exactly there) and ``0`` where ``|x| > 1`` (saturated).  This holds on both sides of every rounding
+    step and is NOT the derivative of the staircase, which is zero almost everywhere and
+    undefined at the steps: the rounding is the identity in the backward pass.
     """
     x = jnp.asarray(x)
     clipped = jnp.clip(x, -1.0, 1.0)
+    # the identity inside the range, ends included (clip's own derivative is 1/2 at ±1)
+    clipped = jnp.where(jnp.abs(x) <= 1.0, x, jax.lax.stop_gradient(clipped))
     if bits is None:
         return clipped
     levels = 2.0 ** (bits - 1) - 1.0
@@ -42,8 +53,12 @@ def _default_energy(bits, per_step):
     return per_step * 2.0 ** (bits if bits is not None else 0)
 
 
-class DAC(eqx.Module):
-    """Input digital-to-analogue converter.
+class UniformDAC(AbstractDAC):
+    """Input digital-to-analogue converter: :func:`quantize` of the normalised input.
+
+    Gradient (straight-through estimator): ``d out/d x = 1`` where ``|x| ≤ 1``, ``0`` where
+    the DAC saturates (``|x| > 1``); the same with
+    ``bits=None`` (a clip).  Not the derivative of the staircase (zero almost everywhere).
 
     Attributes:
         bits: resolution (≥ 2), or None for an ideal converter.
@@ -72,8 +87,33 @@ class DAC(eqx.Module):
         return quantize(x, self.bits)
 
 
-class ADC(eqx.Module):
+class UniformADC(AbstractADC):
     """Output analogue-to-digital converter of a tile's column (or row) currents.
+
+    ``out = full_scale · quantize(u)`` with ``u = current/full_scale + noise·z``, ``z`` a
+    standard normal drawn from ``key`` (``out = u·full_scale`` for ``bits=None`` without
+    saturation).
+
+    Gradient (straight-through estimator), elementwise:
+
+    * with respect to ``current`` [A/A]: ``d out/d current = 1`` where ``|u| ≤ 1`` and
+      ``0`` where the ADC saturates (``|u| > 1``, i.e. outside ±full_scale); the 1 is the product ``full_scale·(1/full_scale)``, exact or within
+      an ulp.  The noise ``z`` depends only on the key and adds no term.  The ideal
+      converter without saturation (``bits=None, saturate=False``) has gradient 1
+      everywhere.  Not the derivative of the staircase (zero almost everywhere).
+    * with respect to ``full_scale``: ``d out/d full_scale = quantize(u) − 1[|u| ≤ 1]·
+      current/full_scale``.  Strictly inside the range this is
+      ``quantize(u) − u + noise·z``: the rounding error in normalised units plus the noise
+      sample (zero, to rounding, for an ideal noise-free converter); where saturated it is
+      ``quantize(u) = ±1``, the true derivative of the clipped output ``±full_scale``.
+      Without saturation (``bits=None, saturate=False``) it is ``noise·z``.  This is the
+      step-size gradient of LSQ (Esser et al., "Learned Step Size Quantization", ICLR 2020
+      [pub]) rescaled to the full scale; it is not the derivative of the staircase, which
+      away from the steps is ``quantize(u)`` inside the range as well.  A full scale shared
+      by several currents (broadcast) receives the sum of these.
+
+    No gradient is defined with respect to the module's own fields (``noise`` is branched
+    on in Python).
 
     Attributes:
         bits: resolution (≥ 2), or None for an ideal converter.
@@ -122,15 +162,18 @@ class ADC(eqx.Module):
         return quantize(u, self.bits) * full_scale
 
 
-def ideal_dac() -> DAC:
-    """A DAC that passes inputs through unchanged within [−1, 1]."""
-    return DAC(bits=None)
+#: The default DAC of a tile (the name existing code uses): :class:`UniformDAC`.
+DAC = UniformDAC
+#: The default ADC of a tile (the name existing code uses): :class:`UniformADC`.
+ADC = UniformADC
 
 
-def ideal_adc() -> ADC:
-    """An ADC that passes currents through unchanged (no quantisation, no saturation)."""
-    return ADC(bits=None, saturate=False)
+def ideal_dac() -> UniformDAC:
+    """A DAC that passes inputs through unchanged within [−1, 1] (gradient 1 there)."""
+    return UniformDAC(bits=None)
 
-__all__ = [
-    "ADC", "DAC", "ideal_adc", "ideal_dac", "quantize",
-]
+
+def ideal_adc() -> UniformADC:
+    """An ADC that passes currents through unchanged (no quantisation, no saturation;
+    gradient 1 everywhere)."""
+    return UniformADC(bits=None, saturate=False)
