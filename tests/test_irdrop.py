@@ -1,4 +1,5 @@
-"""Tests of the IR-drop solver (synaptax.circuits.irdrop).
+"""Tests of the IR-drop solver (synaptax.circuits.irdrop; the prepared API is tested in
+tests/test_irdrop_prepared.py).
 
 The references are independent of the solver: a dense nodal analysis written in NumPy
 from the circuit convention, the exact discrete solution of a uniform ladder line,
@@ -376,9 +377,9 @@ def test_jit_equals_eager_and_no_retrace():
     assert len(traces) == 1
     assert not np.allclose(np.asarray(first), np.asarray(second))
     # Eager calls with new resistance values reuse the compiled core (arguments are arrays).
-    size = irdrop._solve_core._cache_size()
+    size = irdrop.prepared._solve_core._cache_size()
     solve_crossbar(g, v, r_row=7.0, r_col=0.5)
-    assert irdrop._solve_core._cache_size() == size
+    assert irdrop.prepared._solve_core._cache_size() == size
 
 
 def test_vmap_over_arrays_equals_loop():
@@ -467,7 +468,7 @@ def test_coarse_modes_rule():
     """Auto sizes: off for small or traced arrays and for a zero resistance; grows with
     the wire/device ratio; capped by the batch size (set-up is per array)."""
     g = np.full((1024, 1024), 0.75e-6)
-    rule = irdrop._coarse_modes
+    rule = irdrop.preconditioner._coarse_modes
     # r·G = 7.5e-4: ~9 smooth modes per line; capped at (32, 48), half as many along columns
     assert rule(g, 1e3, 1e3, None, 64) == (24, 48)
     assert rule(g, 1e2, 1e2, None, 64) == (12, 32)
@@ -486,10 +487,10 @@ def test_coarse_modes_rule():
 # Failure reporting and validation
 # ----------------------------------------------------------------------------------
 def test_unconverged_solve_is_reported():
-    """max_iter = 1 at a hard ratio (r·G ≈ 1e-2 on 16 × 16): converged=False, and
+    """max_steps = 1 at a hard ratio (r·G ≈ 1e-2 on 16 × 16): converged=False, and
     raise/warn when asked, eagerly and under jit."""
     g, v = random_problem(16, 16, 2, seed=8)
-    kwargs = dict(r_row=10.0, r_col=10.0, max_iter=1)
+    kwargs = dict(r_row=10.0, r_col=10.0, max_steps=1)
     sol = solve_crossbar(g, v, on_failure="ignore", **kwargs)
     assert not np.any(np.asarray(sol.converged))
     assert np.all(np.asarray(sol.status) == IRDropStatus.MAX_ITERATIONS)
@@ -508,6 +509,19 @@ def test_unconverged_solve_is_reported():
     assert solve_crossbar(g, v, r_row=10.0, r_col=10.0).check().converged.all()
 
 
+def test_max_iter_is_a_deprecated_alias_of_max_steps():
+    g, v = random_problem(16, 16, 2, seed=8)
+    with pytest.warns(DeprecationWarning, match="max_steps"):
+        old = solve_crossbar(g, v, r_row=10.0, r_col=10.0, max_iter=1, on_failure="ignore")
+    new = solve_crossbar(g, v, r_row=10.0, r_col=10.0, max_steps=1, on_failure="ignore")
+    np.testing.assert_array_equal(np.asarray(old.status), np.asarray(new.status))
+    np.testing.assert_array_equal(np.asarray(old.column_currents), np.asarray(new.column_currents))
+    with pytest.warns(DeprecationWarning), pytest.raises(IRDropConvergenceError):
+        crossbar_currents(g, v, r_row=10.0, r_col=10.0, max_iter=1)
+    with pytest.raises(TypeError, match="not both"):
+        solve_crossbar(g, v, r_row=10.0, r_col=10.0, max_steps=5, max_iter=5)
+
+
 @pytest.mark.parametrize("kwargs, name", [
     (dict(conductance=-np.ones((3, 4))), "conductance"),
     (dict(conductance=np.zeros((3, 4))), "conductance"),
@@ -520,11 +534,13 @@ def test_unconverged_solve_is_reported():
     (dict(r_col=np.ones(2)), "r_col"),
     (dict(tol=0.0), "tol"),
     (dict(max_iter=0), "max_iter"),
+    (dict(max_steps=0), "max_steps"),
     (dict(on_failure="explode"), "on_failure"),
     (dict(method="magic"), "method"),
     (dict(coarse_modes=-1), "coarse_modes"),
     (dict(coarse_modes=(1, 2, 3)), "coarse_modes"),
 ])
+@pytest.mark.filterwarnings("ignore:max_iter is deprecated:DeprecationWarning")
 def test_bad_inputs_raise_value_error(kwargs, name):
     args = dict(conductance=np.full((3, 4), 1e-6), v_rows=np.ones(3), r_row=1.0, r_col=1.0)
     args.update(kwargs)
@@ -550,5 +566,11 @@ def test_wire_resistance_table():
 
 
 def test_docstring_examples():
-    failures, _ = doctest.testmod(irdrop, verbose=False, optionflags=doctest.ELLIPSIS)
-    assert failures == 0
+    """The examples of every module of the subpackage (testmod on the package alone
+    would only see objects defined in its __init__)."""
+    attempted = 0
+    for module in (irdrop, irdrop.wires, irdrop.results, irdrop.prepared, irdrop.solve):
+        failures, tried = doctest.testmod(module, verbose=False, optionflags=doctest.ELLIPSIS)
+        assert failures == 0, module.__name__
+        attempted += tried
+    assert attempted >= 4
