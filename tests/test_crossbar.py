@@ -251,7 +251,7 @@ def test_bit_length_management_without_update_management_keeps_expectation(getke
 @pytest.mark.parametrize("batch", [3, 32, 64, 33])
 def test_packed_popcount_counts_equal_the_bit_matrix_product(batch):
     # the coincidence counts are popcounts of ANDed bit words: exactly the 0/1 product
-    from synaptax.arrays.crossbar import _pack_samples, _popcount_product
+    from synaptax.arrays.updates.coincidence import _pack_samples, _popcount_product
 
     rng = np.random.default_rng(batch)
     bx = rng.random((batch, 13)) < 0.3
@@ -520,7 +520,7 @@ def test_bad_shapes_and_values_name_the_parameter(getkey):
 
 def test_bad_configuration_names_the_parameter():
     device = get_preset("ideal")
-    with pytest.raises(ValueError, match="mapping must be 'differential' or 'reference'"):
+    with pytest.raises(ValueError, match="mapping must be one of 'differential', 'reference'"):
         Crossbar(device, 4, 4, mapping="offset")
     with pytest.raises(ValueError, match="w_max must be positive"):
         Crossbar(device, 4, 4, w_max=0.0)

@@ -1,4 +1,5 @@
 """The crossbar tile with IR drop switched on: integration of the exact network solve."""
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -74,9 +75,67 @@ def test_gradient_through_ir_drop_forward_matches_finite_differences(getkey):
                      input_scaling="none", **KW)
     x, d = 0.5 * jnp.tanh(x), 0.5 * jnp.tanh(d)  # within the DAC range: no clipping
     key = getkey()
-    f = lambda x: jnp.sum(analog_matmul(wired, state, x, key) * d)  # noqa: E731
+    f = lambda x: jnp.sum(analog_matmul(wired, state, x, key)[0] * d)  # noqa: E731
     grad = jax.grad(f)(x)
     eps = 1e-6
     e = jnp.zeros_like(x).at[1, 5].set(eps)
     fd = (f(x + e) - f(x - e)) / (2 * eps)
     np.testing.assert_allclose(grad[1, 5], fd, rtol=1e-5)
+
+
+def _jitted_calls(jaxpr, counts=None):
+    """Names of the jitted functions called in a (closed) jaxpr, with multiplicity,
+    recursively through sub-jaxprs (scan, cond, custom_vjp, vmap'd pjit...)."""
+    import collections
+
+    counts = collections.Counter() if counts is None else counts
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name in ("pjit", "jit"):
+            counts[eqn.params.get("name")] += 1
+        for param in eqn.params.values():
+            for sub in (param if isinstance(param, (tuple, list)) else [param]):
+                inner = getattr(sub, "jaxpr", None)
+                if inner is not None and hasattr(inner, "eqns"):
+                    _jitted_calls(inner, counts)
+                elif hasattr(sub, "eqns"):
+                    _jitted_calls(sub, counts)
+    return counts
+
+
+def test_one_preparation_per_array_serves_forward_power_and_gradient(monkeypatch):
+    """In one training step with IR drop, each conductance array's networks are prepared
+    (factorised) once: the forward read, its wire power, the backward (transposed) read and
+    its power all reuse that preparation.  Counted in the step's program: every
+    factorisation is the jitted ``_prepare_core`` (``_factorise`` is its only caller's
+    body, and the one-shot ``_solve_core`` must not appear)."""
+    from synaptax.circuits.irdrop import prepared as prepared_module
+    from synaptax.training.algorithms import build_optimizer, make_algorithm
+    from synaptax.training.network import AnalogMLP
+
+    traced = []
+    factorise = prepared_module._factorise
+
+    def counting(*args, **kwargs):
+        traced.append(args[0].shape)
+        return factorise(*args, **kwargs)
+
+    monkeypatch.setattr(prepared_module, "_factorise", counting)
+    sizes = [23, 11, 5]
+    # layer 1 on a 2 × 2 grid of tiles (vmapped), layer 2 on one tile
+    crossbars = [Crossbar(get_preset("reram-sb"), a, b, ir_drop=True, max_tile_size=(12, 6))
+                 for a, b in zip(sizes[:-1], sizes[1:])]
+    opt, sched = build_optimizer("sgd", 0.1, total_steps=1)
+    alg = make_algorithm("analog-sgd", AnalogMLP(crossbars), opt, sched)
+    ts = alg.init(key=jax.random.key(0))
+    x = jax.random.uniform(jax.random.key(1), (3, 23))
+    y = jnp.arange(3)
+    step = lambda t, k: alg.step(t, x, y, key=k)  # noqa: E731
+    calls = _jitted_calls(jax.make_jaxpr(step)(ts, jax.random.key(2)).jaxpr)
+    # two arrays (G⁺, G⁻) per layer, two layers: four preparations, where a solve per forward
+    # read, its power, the backward read and its power would factorise 2·2·4 = 16 times
+    assert calls["_prepare_core"] == 4, calls
+    assert calls["_solve_core"] == 0, calls
+    # and the factorisation is traced only inside them (one shape per layer's tiles)
+    assert sorted(traced) == [(11, 5), (12, 6)]
+    ts_new, m = eqx.filter_jit(lambda a, t, k: a.step(t, x, y, key=k))(alg, ts, jax.random.key(2))
+    assert float(m.read_energy) > 0 and np.isfinite(float(m.loss)) and int(ts_new.step) == 1

@@ -60,6 +60,8 @@ def _add_train(sub):
     p.add_argument("--schedule", default="constant", help="constant, cosine or step (default: constant)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--bit-length", type=int, default=31, help="coincidence pulse slots per sample (analog-sgd)")
+    p.add_argument("--pulse-budget", type=int, default=1000,
+                   help="most weights pulsed per layer and update (sign-sgd) (default: 1000)")
     p.add_argument("--rest-time", type=float, default=0.0, help="seconds the devices evolve between updates")
     p.add_argument("--gate-voltage", type=float, default=None, metavar="V",
                    help="magneto-ionic devices: potentiation gate voltage, negative (default: the preset's, -25 V)")
@@ -96,7 +98,7 @@ def _cmd_train(args) -> int:
     config = TrainConfig(
         device=args.device, algorithm=args.algorithm, hidden=hidden, activation=args.activation,
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, optimizer=args.optimizer,
-        schedule=args.schedule, seed=args.seed, bit_length=args.bit_length, rest_time=args.rest_time,
+        schedule=args.schedule, seed=args.seed, bit_length=args.bit_length, pulse_budget=args.pulse_budget, rest_time=args.rest_time,
         dac_bits=args.dac_bits, adc_bits=args.adc_bits, w_max=args.w_max, max_tile=args.max_tile,
         ir_drop=args.ir_drop, r_wire=args.r_wire, train_samples=args.train_samples,
         test_samples=args.test_samples, data_dir=args.data_dir, gate_voltage=args.gate_voltage,

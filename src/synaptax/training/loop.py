@@ -12,7 +12,7 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import equinox as eqx
 import jax
@@ -22,7 +22,7 @@ import numpy as np
 from ..arrays import Crossbar
 from ..circuits.converters import ADC, DAC
 from ..devices import PRESETS, get_preset
-from .algorithms import ALGORITHMS, Algorithm, build_optimizer
+from .algorithms import ALGORITHMS, AbstractAlgorithm, build_optimizer, make_algorithm
 from .datasets import Dataset, load_mnist
 from .io import atomic_write_json, load_checkpoint, save_checkpoint
 from .layers import ACTIVATIONS
@@ -33,17 +33,44 @@ class TrainingError(RuntimeError):
     """A training run stopped (bad configuration, NaN loss, unusable run folder)."""
 
 
+class RunKeys(NamedTuple):
+    """The PRNG streams of a run, split structurally from the seed's key (no offsets):
+    each stream is then indexed by what it serves (epoch, step, chunk).
+
+    Attributes:
+        data: subsets of the data (``fold_in(data, 0)`` train, ``1`` test).
+        model: initial weights and device-to-device variation.
+        shuffle: the batch order, ``fold_in(shuffle, epoch)``.
+        steps: the training steps, ``fold_in(steps, global step)``.
+        evaluate: the test reads, ``fold_in(evaluate, epoch)``.
+        report: the end-of-run measurements (energy per inference).
+    """
+
+    data: jax.Array
+    model: jax.Array
+    shuffle: jax.Array
+    steps: jax.Array
+    evaluate: jax.Array
+    report: jax.Array
+
+    @classmethod
+    def from_seed(cls, seed: int) -> "RunKeys":
+        return cls(*jax.random.split(jax.random.key(seed), len(cls._fields)))
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Configuration of a training run (all SI units).
 
     Attributes:
         device: device preset name (see ``synaptax.devices.PRESETS``); ignored by ``float``.
-        algorithm: ``analog-sgd``, ``mixed-precision`` or ``float``.
+        algorithm: a name of :data:`~synaptax.training.algorithms.ALGORITHMS`
+            (``analog-sgd``, ``mixed-precision``, ``sign-sgd``, ``float``).
         hidden: hidden layer sizes (784-…-10).
         activation: hidden activation.
         epochs, batch_size, learning_rate, optimizer, schedule, seed: as usual.
         bit_length: coincidence pulse slots (analog SGD).
+        pulse_budget: most weights pulsed per layer and update (sign-SGD).
         rest_time: time [s] devices evolve between updates.
         dac_bits, adc_bits: converter resolutions (0 for ideal converters).
         w_max: weight of a full-range conductance difference.
@@ -70,6 +97,7 @@ class TrainConfig:
     schedule: str = "constant"
     seed: int = 0
     bit_length: int = 31
+    pulse_budget: int = 1000
     rest_time: float = 0.0
     dac_bits: int = 7
     adc_bits: int = 9
@@ -94,11 +122,11 @@ class TrainConfig:
     def validate(self) -> None:
         if self.algorithm not in ALGORITHMS:
             raise TrainingError(f"unknown algorithm {self.algorithm!r}; valid names: {', '.join(ALGORITHMS)}")
-        if self.algorithm != "float" and self.device not in PRESETS:
+        if ALGORITHMS[self.algorithm].analog and self.device not in PRESETS:
             raise TrainingError(f"unknown device {self.device!r}; valid names: {', '.join(sorted(PRESETS))}")
         if self.activation not in ACTIVATIONS:
             raise TrainingError(f"unknown activation {self.activation!r}; valid: {', '.join(ACTIVATIONS)}")
-        for name in ("epochs", "batch_size", "bit_length", "max_tile"):
+        for name in ("epochs", "batch_size", "bit_length", "max_tile", "pulse_budget"):
             if getattr(self, name) < 1:
                 raise TrainingError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("train_samples", "test_samples", "dac_bits", "adc_bits"):
@@ -120,7 +148,7 @@ class TrainConfig:
             raise TrainingError(f"duty_cycle must lie in (0, 1], got {self.duty_cycle}")
         if self.burst is not None and self.burst < 1:
             raise TrainingError(f"burst must be >= 1, got {self.burst}")
-        if self.pulse_protocol and self.algorithm != "float":
+        if self.pulse_protocol and ALGORITHMS[self.algorithm].analog:
             from ..devices.magnetoionic import PRESETS as MAGNETOIONIC_PRESETS
 
             if self.device not in MAGNETOIONIC_PRESETS:
@@ -132,13 +160,15 @@ class TrainConfig:
         return [784, *self.hidden, 10]
 
 
-def build(config: TrainConfig, total_steps: int) -> Algorithm:
-    """The :class:`Algorithm` (model, optimiser, schedule) a configuration describes."""
+def build(config: TrainConfig, total_steps: int, *, key=None) -> AbstractAlgorithm:
+    """The algorithm (model, optimiser, schedule) a configuration describes.  ``key``
+    initialises the float reference's weights (default: ``jax.random.key(config.seed)``)."""
     opt, sched = build_optimizer(config.optimizer, config.learning_rate, total_steps=total_steps,
                                  schedule=config.schedule)
     sizes = config.sizes
-    if config.algorithm == "float":
-        model = FloatMLP(sizes, key=jax.random.key(config.seed), activation=config.activation)
+    if not ALGORITHMS[config.algorithm].analog:
+        model = FloatMLP(sizes, key=jax.random.key(config.seed) if key is None else key,
+                         activation=config.activation)
     else:
         device = get_preset(config.device)
         if config.pulse_protocol:
@@ -150,7 +180,8 @@ def build(config: TrainConfig, total_steps: int) -> Algorithm:
                               r_row=config.r_wire, r_col=config.r_wire)
                      for a, b in zip(sizes[:-1], sizes[1:])]
         model = AnalogMLP(crossbars, activation=config.activation)
-    return Algorithm(config.algorithm, model, opt, sched, bit_length=config.bit_length, rest_time=config.rest_time)
+    return make_algorithm(config.algorithm, model, opt, sched, bit_length=config.bit_length,
+                          rest_time=config.rest_time, pulse_budget=config.pulse_budget)
 
 
 def _subset(ds: Dataset, n: int, key) -> Dataset:
@@ -177,7 +208,7 @@ def _scan_steps(step_fn, alg, ts, images, labels, batches, key, first):
     return jax.lax.scan(body, ts, (steps, batches))
 
 
-def run_steps(alg: Algorithm, ts, images, labels, batches, *, key, first=0):
+def run_steps(alg: AbstractAlgorithm, ts, images, labels, batches, *, key, first=0):
     """Several training steps in one compiled program (a ``lax.scan`` over the batches).
 
     Step ``b`` trains on ``images[batches[b]]``, ``labels[batches[b]]`` with the key
@@ -222,7 +253,7 @@ def _inference_energy(alg, ts, x, key):
     return alg.inference_energy(ts, x, key=key)
 
 
-def evaluate(alg: Algorithm, ts, data: Dataset, *, key, chunk: int = 1000) -> float:
+def evaluate(alg: AbstractAlgorithm, ts, data: Dataset, *, key, chunk: int = 1000) -> float:
     """Test accuracy (fraction) of ``alg``'s model in state ``ts`` on ``data``."""
     correct = 0
     for i in range(0, len(data.labels), chunk):
@@ -264,12 +295,13 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
 
     from .datasets import DatasetError
 
+    keys = RunKeys.from_seed(config.seed)
+
     try:
-        subset_key = jax.random.key(config.seed + 1_000_003)
         train_data = _subset(load_mnist(config.data_dir, split="train"), config.train_samples,
-                             jax.random.fold_in(subset_key, 0))
+                             jax.random.fold_in(keys.data, 0))
         test_data = _subset(load_mnist(config.data_dir, split="test"), config.test_samples,
-                            jax.random.fold_in(subset_key, 1))
+                            jax.random.fold_in(keys.data, 1))
     except DatasetError as err:
         raise TrainingError(f"cannot load the data: {err}") from None
 
@@ -277,9 +309,8 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
     if steps_per_epoch < 1:
         raise TrainingError(f"batch_size {config.batch_size} exceeds the {len(train_data.labels)} training samples")
     total_steps = steps_per_epoch * config.epochs
-    alg = build(config, total_steps)
-    root = jax.random.key(config.seed)
-    ts = alg.init(key=jax.random.fold_in(root, 0))
+    alg = build(config, total_steps, key=keys.model)
+    ts = alg.init(key=keys.model)
     history: list[dict] = []
     start_epoch = 0
     wall_before = 0.0
@@ -306,14 +337,14 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
     images, labels = jnp.asarray(train_data.images), jnp.asarray(train_data.labels)
     n_used = steps_per_epoch * config.batch_size
     for epoch in range(start_epoch, config.epochs):
-        order = _shuffled(len(train_data.labels), jax.random.fold_in(root, 10_000 + epoch))
+        order = _shuffled(len(train_data.labels), jax.random.fold_in(keys.shuffle, epoch))
         batches = order[:n_used].reshape(steps_per_epoch, config.batch_size)
         sums = np.zeros(6)
         b = 0
         for length in chunk_lengths(steps_per_epoch):
-            # one compiled scan per chunk; step b of the epoch uses fold_in(root, 1 + epoch·steps + b)
-            new_ts, m = run_steps(alg, ts, images, labels, batches[b:b + length], key=root,
-                                  first=1 + epoch * steps_per_epoch + b)
+            # one compiled scan per chunk; step b of the epoch uses fold_in(keys.steps, epoch·steps + b)
+            new_ts, m = run_steps(alg, ts, images, labels, batches[b:b + length], key=keys.steps,
+                                  first=epoch * steps_per_epoch + b)
             m = jax.device_get(m)
             for i in range(length):
                 loss = float(m.loss[i])
@@ -328,7 +359,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
                     progress(epoch, b + i + 1, steps_per_epoch, sums[0] / (b + i + 1))
             ts = new_ts
             b += length
-        acc = evaluate(alg, ts, test_data, key=jax.random.fold_in(root, 20_000 + epoch))
+        acc = evaluate(alg, ts, test_data, key=jax.random.fold_in(keys.evaluate, epoch))
         n_seen = steps_per_epoch * config.batch_size
         history.append({
             "epoch": epoch + 1,
@@ -348,7 +379,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
             f"test accuracy {100 * acc:.2f} %")
 
     report = _report(config, config_dict, alg, ts, train_data, test_data, history,
-                     wall_before + time.perf_counter() - t0, root)
+                     wall_before + time.perf_counter() - t0, keys.report)
     atomic_write_json(run_dir / "report.json", report)
     _plots(alg, ts, history, run_dir)
     return report
@@ -358,7 +389,7 @@ def _plots(alg, ts, history, run_dir: Path) -> None:
     from .plots import plot_conductance_histogram, plot_history
 
     plot_history(history, run_dir / "history.png")
-    if alg.name != "float":
+    if alg.analog:
         conductances = {}
         for i, (c, s) in enumerate(zip(alg.model.crossbars, ts.states)):
             gp, gm = c.conductances(s)
@@ -368,14 +399,14 @@ def _plots(alg, ts, history, run_dir: Path) -> None:
         plot_conductance_histogram(conductances, run_dir / "conductance_histogram.png")
 
 
-def _report(config, config_dict, alg, ts, train_data, test_data, history, wall, root) -> dict:
+def _report(config, config_dict, alg, ts, train_data, test_data, history, wall, key) -> dict:
     last = history[-1]
     n_cells = 0
-    if config.algorithm != "float":
+    if alg.analog:
         n_cells = sum(c.in_features * c.out_features * c.devices_per_weight for c in alg.model.crossbars)
     sample = jnp.asarray(test_data.images[: min(1000, len(test_data.labels))])
-    e_inf = float(_inference_energy(alg, ts, sample, jax.random.fold_in(root, 30_000)))
-    analog = config.algorithm != "float"
+    e_inf = float(_inference_energy(alg, ts, sample, key))
+    analog = alg.analog
     extra = {}
     train = getattr(alg.model.crossbars[0].device, "train", None) if analog else None
     if train is not None:  # magneto-ionic devices: the gate-pulse protocol that ran

@@ -1,4 +1,5 @@
-"""Multilayer perceptrons with weights in crossbars (or in floating point, the reference)."""
+"""Networks of analog layers (any layer that follows the layer interface), and the
+floating-point reference."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -9,28 +10,37 @@ import jax.numpy as jnp
 from jaxtyping import Array, PRNGKeyArray
 
 from ..arrays import Crossbar, CrossbarState
-from .layers import ACTIVATIONS, AnalogLinear
+from .layers import ACTIVATIONS, AbstractAnalogLayer, AnalogLinear, LayerProbe, LayerTrace
 
 
 class AnalogMLP(eqx.Module):
-    """An MLP of :class:`AnalogLinear` layers with a digital activation between them.
+    """A chain of analog layers with a digital activation between them.
 
-    Attributes:
-        layers: the layers, input to output.
-        activation: name of the hidden activation (``sigmoid``, ``relu`` or ``tanh``); the
-            output layer returns logits.
+    Args:
+        layers: the layers, input to output: any :class:`~synaptax.training.layers.AbstractAnalogLayer`
+            (a :class:`~synaptax.arrays.Crossbar` is wrapped in an
+            :class:`~synaptax.training.layers.AnalogLinear`).
+        activation: name of the hidden activation (:data:`~synaptax.training.layers.ACTIVATIONS`);
+            the output layer returns logits.
     """
 
-    layers: tuple[AnalogLinear, ...]
+    layers: tuple[AbstractAnalogLayer, ...]
     activation: str = eqx.field(static=True)
 
-    def __init__(self, crossbars: Sequence[Crossbar], *, activation: str = "sigmoid"):
+    def __init__(self, layers: Sequence[AbstractAnalogLayer | Crossbar], *, activation: str = "sigmoid"):
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; valid: {', '.join(ACTIVATIONS)}")
-        for a, b in zip(crossbars[:-1], crossbars[1:]):
-            if a.out_features != b.in_features:
-                raise ValueError(f"layer sizes do not chain: {a.out_features} outputs feed {b.in_features} inputs")
-        self.layers = tuple(AnalogLinear(c) for c in crossbars)
+        layers = tuple(AnalogLinear(c) if isinstance(c, Crossbar) else c for c in layers)
+        if not layers:
+            raise ValueError("layers must hold at least one layer")
+        for layer in layers:
+            if not isinstance(layer, AbstractAnalogLayer):
+                raise TypeError(f"layers must be analog layers or crossbars, got {type(layer).__name__}")
+        for a, b in zip(layers[:-1], layers[1:]):
+            if a.crossbar.out_features != b.crossbar.in_features:
+                raise ValueError(f"layer sizes do not chain: {a.crossbar.out_features} outputs feed "
+                                 f"{b.crossbar.in_features} inputs")
+        self.layers = layers
         self.activation = activation
 
     @property
@@ -41,24 +51,33 @@ class AnalogMLP(eqx.Module):
         keys = jax.random.split(key, len(self.layers))
         return tuple(layer.init_state(key=k) for layer, k in zip(self.layers, keys))
 
-    def __call__(self, states, x: Array, *, key: PRNGKeyArray, probes=None):
-        """Logits ``(batch, classes)`` and the input of every layer.
+    def probes(self, in_shape: tuple[int, ...]) -> tuple[LayerProbe, ...]:
+        """Zero probes of every layer for inputs of shape ``in_shape``."""
+        out = []
+        shape = tuple(in_shape)
+        for layer in self.layers:
+            out.append(layer.probe(shape))
+            shape = layer.output_shape(shape)
+        return tuple(out)
 
-        ``probes`` (one zero array ``(batch, out)`` per layer, optional) are added to each
-        layer's pre-activation; their gradient is the error ``∂L/∂y`` the pulsed updates
-        need.
+    def __call__(self, states, x: Array, *, key: PRNGKeyArray, probes=None) -> tuple[Array, tuple[LayerTrace, ...]]:
+        """Logits ``(batch, classes)`` and every layer's :class:`~synaptax.training.layers.LayerTrace`.
+
+        ``probes`` (from :meth:`probes`, optional): their gradients carry each layer's error
+        ``∂L/∂y`` and the energy of its backward reads out of a ``jax.grad``.  Keys: one
+        stream for the layers, one for noisy activations, indexed by layer.
         """
         act = ACTIVATIONS[self.activation]
-        inputs = []
+        k_layers, k_act = jax.random.split(key)
+        traces = []
         h = x
         for i, (layer, state) in enumerate(zip(self.layers, states)):
-            inputs.append(h)
-            h = layer(state, h, key=jax.random.fold_in(key, i))
-            if probes is not None:
-                h = h + probes[i]
+            h, trace = layer(state, h, key=jax.random.fold_in(k_layers, i),
+                             probe=None if probes is None else probes[i])
+            traces.append(trace)
             if i < len(self.layers) - 1:
-                h = act(h, key=jax.random.fold_in(key, 1000 + i)) if getattr(act, "needs_key", False) else act(h)
-        return h, tuple(inputs)
+                h = act(h, key=jax.random.fold_in(k_act, i)) if getattr(act, "needs_key", False) else act(h)
+        return h, tuple(traces)
 
 
 class FloatMLP(eqx.Module):
@@ -72,8 +91,8 @@ class FloatMLP(eqx.Module):
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; valid: {', '.join(ACTIVATIONS)}")
         if getattr(ACTIVATIONS[activation], "needs_key", False):
-            raise ValueError(f"activation {activation!r} draws device noise; it needs an analog algorithm "
-                             "(analog-sgd or mixed-precision), not the floating-point reference")
+            raise ValueError(f"activation {activation!r} draws device noise; it needs an analog algorithm, "
+                             "not the floating-point reference")
         keys = jax.random.split(key, len(sizes) - 1)
         ws = []
         for k, n_in, n_out in zip(keys, sizes[:-1], sizes[1:]):

@@ -1,0 +1,314 @@
+"""A tile: conductances → currents through the DAC, the array (ideal wires or the exact
+IR-drop network), read noise and the ADC, with the energy of each read.
+
+Orientation (kept throughout synaptax): a crossbar's **rows are its inputs** (driven by the
+DAC voltages) and its **columns its outputs** (currents into the ADCs), so conductance
+arrays have shape ``(rows, cols) = (in_features, out_features)`` and the column currents
+are ``I = V @ G``.
+
+Tiling: arrays larger than ``max_tile_size`` (default 512 × 512) are split into a grid of
+equal physical tiles (padded with unused cells when the size does not divide); each tile
+has its own converters, partial outputs are summed digitally.
+
+A read (:meth:`Tile.read`) takes the conductances once — with IR drop the network of every
+physical tile is *prepared* (factorised) once, see
+:func:`synaptax.circuits.irdrop.prepare_crossbar` — and serves any number of MVMs: the
+forward read ``y = W x`` (:meth:`Tile.mvm`), its energy, and the transposed read
+``Wᵀ d`` of the backward pass (the same prepared network read the other way; by
+reciprocity exactly its transpose).
+
+Forward MVM: per sample, inputs are scaled by their largest magnitude
+(``input_scaling="abs_max"``, aihwkit's noise management) into [−1, 1], quantised by the
+DAC and applied as line voltages ``V = x̂·read_voltage``; each tile's output currents are
+computed; read noise is independent per cell and per read: with ideal wires it is applied
+exactly as its Gaussian effect on each output current (variance ``Σ_i V_i²σ_ij²``, a fresh
+draw per sample); with IR drop every cell's conductance is sampled once per read (shared by
+the batch, and by the forward and transposed MVMs of that read).  The ADC saturates at its
+full scale and quantises, tiles are summed and the result is scaled back to weight units.
+Matrix products use ``precision=HIGHEST`` (true float32 on GPUs, not TF32).
+
+Energy of a batch of MVMs (:class:`MVMEnergy`): cells and wires ``read_time ·`` the power
+the drivers deliver — with ideal wires ``Σ_samples Σ_i V_i² Σ_j (G_a + G_b)_ij``, all of it
+in the cells; with IR drop the power of the solved network split exactly into cells and
+wires (from the read's own solution, no second solve); converters one DAC conversion per
+driven line per tile it drives, one ADC conversion per output line per tile.
+"""
+from __future__ import annotations
+
+import math
+from typing import Literal, NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, PRNGKeyArray
+
+from .. import _random as fast_random
+from .._checks import check_finite, check_int, check_nonnegative, check_positive
+from ..circuits.converters import ADC, DAC, AbstractADC, AbstractDAC
+
+_HIGHEST = jax.lax.Precision.HIGHEST
+
+
+class MVMEnergy(NamedTuple):
+    """Energy [J] of a batch of MVMs, by component (each a scalar): cells, converters and
+    (with IR drop) wires."""
+
+    device: Array
+    dac: Array
+    adc: Array
+    wire: Array
+
+    @property
+    def total(self) -> Array:
+        return self.device + self.dac + self.adc + self.wire
+
+    @classmethod
+    def zeros(cls, dtype=jnp.float32) -> "MVMEnergy":
+        z = jnp.zeros((), dtype)
+        return cls(z, z, z, z)
+
+
+class TileRead(eqx.Module):
+    """One read of a crossbar's conductance arrays, shared by the MVMs that use it.
+
+    Attributes:
+        delta_g: ideal wires: ``G_a − G_b`` [S], padded shape; None with IR drop.
+        variance: ideal wires: summed read-noise variance [S²] of the cells of each
+            cross-point, padded shape, or None (no read noise, or IR drop).
+        row_load, col_load: ``Σ_j (G_a + G_b)`` per row ``(in_features,)`` and ``Σ_i`` per
+            column ``(out_features,)`` [S] (energy with ideal wires).
+        prepared: IR drop: the prepared networks ``(of G_a, of G_b)``, each stacked over the
+            tile grid ``(n_row_tiles, n_col_tiles)``; None with ideal wires.
+    """
+
+    delta_g: Array | None
+    variance: Array | None
+    row_load: Array | None
+    col_load: Array | None
+    prepared: tuple | None
+
+
+def _grid(n: int, max_size: int) -> tuple[int, int]:
+    tiles = max(1, math.ceil(n / max_size))
+    return tiles, math.ceil(n / tiles)
+
+
+class Tile(eqx.Module):
+    """The electrical configuration of a crossbar's tiles (module docstring).
+
+    Args:
+        in_features, out_features: rows and columns of the whole weight matrix.
+        dac, adc: input and output converters, any :class:`~synaptax.circuits.AbstractDAC` /
+            :class:`~synaptax.circuits.AbstractADC` (default: the uniform 7-bit DAC, 9-bit ADC).
+        read_voltage: full-scale read voltage of an input [V].
+        read_time: duration of one MVM read [s] (for the read energy).
+        out_bound: ADC full scale when ``adc.full_scale`` is None, in weight units at full
+            input: ``I_fs = out_bound · read_voltage · g_per_w`` (aihwkit's ``out_bound``).
+        input_scaling: ``"abs_max"`` (per-sample scaling by the largest input magnitude)
+            or ``"none"`` (inputs must already lie in [−1, 1]; larger values saturate).
+        max_tile_size: largest physical tile, ``(rows, cols)``.
+        ir_drop: solve the wire network of each tile exactly; False: ideal wires.
+        r_row, r_col: wire resistance per cell segment along rows and columns [Ω];
+            default 1.06 Ω, NeuroSim's cross-point cell at 22 nm [pub, device-physics §E].
+    """
+
+    in_features: int = eqx.field(static=True)
+    out_features: int = eqx.field(static=True)
+    dac: AbstractDAC
+    adc: AbstractADC
+    read_voltage: float
+    read_time: float
+    out_bound: float
+    input_scaling: Literal["abs_max", "none"] = eqx.field(static=True)
+    max_tile_size: tuple[int, int] = eqx.field(static=True)
+    ir_drop: bool = eqx.field(static=True)
+    r_row: float
+    r_col: float
+
+    def __init__(self, in_features: int, out_features: int, *, dac: AbstractDAC | None = None,
+                 adc: AbstractADC | None = None,
+                 read_voltage: float = 0.2, read_time: float = 10e-9, out_bound: float = 12.0,
+                 input_scaling: str = "abs_max", max_tile_size: tuple[int, int] = (512, 512),
+                 ir_drop: bool = False, r_row: float = 1.06, r_col: float = 1.06):
+        self.in_features = check_int("in_features", in_features, minimum=1)
+        self.out_features = check_int("out_features", out_features, minimum=1)
+        if input_scaling not in ("abs_max", "none"):
+            raise ValueError(f"input_scaling must be 'abs_max' or 'none', got {input_scaling!r}")
+        if len(tuple(max_tile_size)) != 2:
+            raise ValueError(f"max_tile_size must be (rows, cols), got {max_tile_size!r}")
+        self.max_tile_size = (check_int("max_tile_size[0]", max_tile_size[0], minimum=1),
+                              check_int("max_tile_size[1]", max_tile_size[1], minimum=1))
+        check_positive("read_voltage", read_voltage)
+        check_positive("read_time", read_time)
+        check_positive("out_bound", out_bound)
+        check_nonnegative("r_row", r_row)
+        check_nonnegative("r_col", r_col)
+        self.dac = DAC() if dac is None else dac
+        self.adc = ADC() if adc is None else adc
+        self.read_voltage = read_voltage
+        self.read_time = read_time
+        self.out_bound = out_bound
+        self.input_scaling = input_scaling
+        self.ir_drop = bool(ir_drop)
+        self.r_row = r_row
+        self.r_col = r_col
+
+    # ------------------------------------------------------------------ geometry
+    @property
+    def tile_grid(self) -> tuple[int, int]:
+        """Number of physical tiles along rows and columns."""
+        return _grid(self.in_features, self.max_tile_size[0])[0], _grid(self.out_features, self.max_tile_size[1])[0]
+
+    @property
+    def tile_shape(self) -> tuple[int, int]:
+        """Shape ``(rows, cols)`` of one physical tile."""
+        return _grid(self.in_features, self.max_tile_size[0])[1], _grid(self.out_features, self.max_tile_size[1])[1]
+
+    @property
+    def padded_shape(self) -> tuple[int, int]:
+        """Shape of the conductance arrays, padded to whole tiles."""
+        (nr, nc), (tr, tc) = self.tile_grid, self.tile_shape
+        return nr * tr, nc * tc
+
+    def pad(self, a: Array) -> Array:
+        """``(in_features, out_features)`` → padded shape (zeros in unused cells)."""
+        rp, cp = self.padded_shape
+        return jnp.pad(a, ((0, rp - a.shape[0]), (0, cp - a.shape[1])))
+
+    def trim(self, a: Array) -> Array:
+        """Padded shape → ``(..., in_features, out_features)``."""
+        return a[..., : self.in_features, : self.out_features]
+
+    def full_scale_current(self, g_per_w: float) -> float:
+        """ADC saturation current [A] for ``g_per_w`` [S] per unit weight."""
+        if self.adc.full_scale is not None:
+            return self.adc.full_scale
+        return self.out_bound * self.read_voltage * g_per_w
+
+    # ------------------------------------------------------------------ reads
+    def read(self, g_a: Array, g_b: Array, *, variance: Array | None = None, batch: int = 1) -> TileRead:
+        """A read of the conductance arrays ``g_a``, ``g_b`` [S] (padded shape; the
+        read-out is ``g_a − g_b``).
+
+        Args:
+            g_a, g_b: conductances as read (with IR drop: one read sample of each cell).
+            variance: ideal wires: summed read-noise variance [S²] per cross-point, or None.
+            batch: IR drop: the number of input vectors each MVM of this read carries (the
+                layout of the prepared networks); every MVM on the read must carry as many.
+        """
+        if not self.ir_drop:
+            load = self.trim(g_a + g_b)
+            return TileRead(g_a - g_b, variance, load.sum(axis=1), load.sum(axis=0), None)
+        from ..circuits.irdrop import prepare_crossbar
+
+        (nr, nc), (tr, tc) = self.tile_grid, self.tile_shape
+
+        def prepare(g):
+            g4 = g.reshape(nr, tr, nc, tc).transpose(0, 2, 1, 3)  # (nr, nc, tr, tc)
+            one = lambda gt: prepare_crossbar(gt, r_row=self.r_row, r_col=self.r_col, batch=batch)  # noqa: E731
+            return jax.vmap(jax.vmap(one))(g4)
+
+        return TileRead(None, None, None, None, (prepare(g_a), prepare(g_b)))
+
+    def encode(self, x: Array, n: int, name: str) -> tuple[Array, Array]:
+        """Line voltages [V] ``(..., n)`` of inputs ``x`` (scaled per sample, quantised by
+        the DAC) and the per-sample scale ``(..., 1)``."""
+        x = jnp.asarray(x)
+        if x.ndim == 0 or x.shape[-1] != n:
+            raise ValueError(f"{name} must have last dimension {n}, got shape {x.shape}")
+        check_finite(name, x)
+        if self.input_scaling == "abs_max":
+            scale = jnp.max(jnp.abs(x), axis=-1, keepdims=True)
+            scale = jnp.where(scale > 0, scale, 1.0)
+        else:
+            scale = jnp.ones(x.shape[:-1] + (1,), x.dtype)
+        return self.dac(x / scale) * self.read_voltage, scale
+
+    def _ideal_currents(self, delta_g: Array, volts: Array, *, transposed: bool) -> Array:
+        """Currents [A] of each physical tile: forward ``(..., n_tr, cols_p)`` or
+        transposed ``(..., n_tc, rows_p)``.
+
+        One plain matrix product per row tile (forward: its rows against all columns) or
+        column tile (transposed), not one batched product over tiles: XLA's CPU backend
+        transposes the conductances for a batched product, every call."""
+        (nr, nc), (tr, tc) = self.tile_grid, self.tile_shape
+        if not transposed:
+            out = [jnp.matmul(volts[..., r * tr:(r + 1) * tr], delta_g[r * tr:(r + 1) * tr], precision=_HIGHEST)
+                   for r in range(nr)]
+        else:
+            out = [jnp.matmul(volts[..., c * tc:(c + 1) * tc], delta_g[:, c * tc:(c + 1) * tc].T, precision=_HIGHEST)
+                   for c in range(nc)]
+        return jnp.stack(out, axis=-2)
+
+    def _ir_drop_currents(self, prepared: tuple, volts: Array, *, transposed: bool):
+        """Output currents [A] of every tile from the prepared networks, forward
+        ``batch + (n_tr, cols_p)``, transposed ``batch + (n_tc, rows_p)``, and the (cell,
+        wire) power [W] summed over the batch, the tiles and both arrays."""
+        from ..circuits.irdrop import solve_prepared, solve_transposed
+
+        (nr, nc), (tr, tc) = self.tile_grid, self.tile_shape
+        batch = volts.shape[:-1]
+        if not transposed:
+            v = jnp.moveaxis(volts.reshape(batch + (nr, tr)), -2, 0)  # (nr,) + batch + (tr,)
+            solve = lambda p, vt: solve_prepared(p, vt, on_failure="raise")  # noqa: E731
+            run = jax.vmap(jax.vmap(solve, in_axes=(0, None)), in_axes=(0, 0))
+        else:
+            v = jnp.moveaxis(volts.reshape(batch + (nc, tc)), -2, 0)  # (nc,) + batch + (tc,)
+            solve = lambda p, vt: solve_transposed(p, vt, on_failure="raise")  # noqa: E731
+            run = jax.vmap(jax.vmap(solve, in_axes=(0, 0)), in_axes=(0, None))
+
+        def per_array(prep):
+            sol = run(prep, v)
+            out = sol.column_currents if not transposed else sol.row_currents  # (nr, nc) + batch + (len,)
+            if not transposed:
+                out = jnp.moveaxis(out, (0, 1), (-3, -2))  # batch + (nr, nc, tc)
+            else:
+                out = jnp.moveaxis(out, (1, 0), (-3, -2))  # batch + (nc, nr, tr)
+            out = out.reshape(out.shape[:-2] + (out.shape[-2] * out.shape[-1],))
+            power = sol.power
+            return out, jnp.sum(power.device), jnp.sum(power.row_wire + power.column_wire)
+
+        (ia, da, wa), (ib, db, wb) = per_array(prepared[0]), per_array(prepared[1])
+        return ia - ib, da + db, wa + wb
+
+    def mvm(self, read: TileRead, x: Array, *, g_per_w: float, transposed: bool = False,
+            key: PRNGKeyArray | None = None, name: str | None = None) -> tuple[Array, MVMEnergy]:
+        """An MVM on a read: forward ``W x`` (``x (..., in_features)`` → ``(..., out_features)``)
+        or transposed ``Wᵀ x`` (``x (..., out_features)`` → ``(..., in_features)``), in
+        weight × input units, and its :class:`MVMEnergy` [J].
+
+        ``key``: read noise (ideal wires) and ADC noise; required when either is non-zero.
+        """
+        n_in = self.out_features if transposed else self.in_features
+        n_out = self.in_features if transposed else self.out_features
+        volts, scale = self.encode(x, n_in, name or ("d" if transposed else "x"))
+        samples = math.prod(volts.shape[:-1])
+        nr, nc = self.tile_grid
+        rp, cp = self.padded_shape
+        padded = jnp.pad(volts, [(0, 0)] * (volts.ndim - 1) + [(0, (cp if transposed else rp) - n_in)])
+        k_noise, k_adc = (None, None) if key is None else tuple(jax.random.split(key))
+        if self.ir_drop:
+            currents, p_dev, p_wire = self._ir_drop_currents(read.prepared, padded, transposed=transposed)
+            device, wire = self.read_time * p_dev, self.read_time * p_wire
+        else:
+            currents = self._ideal_currents(read.delta_g, padded, transposed=transposed)
+            if read.variance is not None:
+                # independent Gaussian read noise of every cell in every read (every sample):
+                # exactly a Gaussian on each output current with variance Σ V²σ²
+                if k_noise is None:
+                    raise ValueError("key is required for an MVM on devices with read noise")
+                std = jnp.sqrt(self._ideal_currents(read.variance, padded**2, transposed=transposed))
+                currents = currents + std * fast_random.box_muller_normal(k_noise, currents.shape, currents.dtype)
+            load = read.col_load if transposed else read.row_load
+            device = self.read_time * jnp.sum(jax.lax.stop_gradient(volts) ** 2 * load)
+            wire = jnp.zeros_like(device)
+        currents = self.adc(currents, self.full_scale_current(g_per_w), key=k_adc)
+        out = currents.sum(axis=-2)[..., :n_out]
+        y = out / (self.read_voltage * g_per_w) * scale
+        dac = samples * n_in * (nr if transposed else nc) * self.dac.energy
+        adc = samples * n_out * (nc if transposed else nr) * self.adc.energy
+        return y, MVMEnergy(device, jnp.asarray(dac, device.dtype), jnp.asarray(adc, device.dtype), wire)
+
+
+__all__ = ["MVMEnergy", "Tile", "TileRead"]

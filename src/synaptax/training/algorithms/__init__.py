@@ -1,0 +1,81 @@
+"""Training algorithms: how a desired update becomes a realised one.
+
+Each algorithm is one file here and one line in :data:`ALGORITHMS`:
+
+* ``"float"`` — :class:`FloatReference`, the floating-point reference.
+* ``"analog-sgd"`` — :class:`AnalogSGD`, stochastic pulse coincidence in every layer.
+* ``"mixed-precision"`` — :class:`MixedPrecision`, digital optimiser + accumulator,
+  programmed pulses.
+* ``"sign-sgd"`` — :class:`SignSGD`, one pulse in the gradient's sign direction on the
+  ``pulse_budget`` largest-gradient weights of each layer.
+
+An analog algorithm is an :class:`AnalogAlgorithm` with an ``update_rule``
+(:mod:`synaptax.arrays.updates`); :func:`make_algorithm` builds one by name.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import optax
+
+from .analog_sgd import AnalogSGD
+from .base import AbstractAlgorithm, AnalogAlgorithm, StepMetrics, TrainState, cross_entropy
+from .float_reference import FloatReference
+from .mixed_precision import MixedPrecision
+from .sign_sgd import SignBudget, SignSGD
+
+#: Algorithms by name.
+ALGORITHMS: dict[str, type[AbstractAlgorithm]] = {
+    AnalogSGD.name: AnalogSGD,
+    MixedPrecision.name: MixedPrecision,
+    SignSGD.name: SignSGD,
+    FloatReference.name: FloatReference,
+}
+
+
+def make_algorithm(name: str, model, optimizer: optax.GradientTransformation, schedule: Callable,
+                   **options) -> AbstractAlgorithm:
+    """The algorithm ``name`` on ``model``; ``options`` (e.g. ``rest_time``,
+    ``bit_length``, ``pulse_budget``) are passed to it where it has a field of that name
+    and ignored otherwise (so one configuration serves every algorithm)."""
+    if name not in ALGORITHMS:
+        raise ValueError(f"unknown algorithm {name!r}; valid names: {', '.join(ALGORITHMS)}")
+    cls = ALGORITHMS[name]
+    fields = {f.name for f in dataclasses.fields(cls)}
+    return cls(model, optimizer, schedule, **{k: v for k, v in options.items() if k in fields})
+
+
+#: The former constructor ``Algorithm(name, model, optimizer, schedule, **options)``.
+Algorithm = make_algorithm
+
+
+def build_optimizer(name: str, learning_rate: float, *, total_steps: int, schedule: str = "constant",
+                    momentum: float = 0.9) -> tuple[optax.GradientTransformation, Callable]:
+    """An optax optimiser by name (``sgd``, ``momentum``, ``adam``) with a learning-rate
+    schedule (``constant``, ``cosine``, ``step`` — halved at 50 % and 75 % of training).
+    Returns ``(optimizer, schedule)``."""
+    schedules = {
+        "constant": lambda: optax.constant_schedule(learning_rate),
+        "cosine": lambda: optax.cosine_decay_schedule(learning_rate, max(total_steps, 1), alpha=0.05),
+        "step": lambda: optax.piecewise_constant_schedule(learning_rate, {int(total_steps * 0.5): 0.5,
+                                                                          int(total_steps * 0.75): 0.5}),
+    }
+    if schedule not in schedules:
+        raise ValueError(f"unknown schedule {schedule!r}; valid: {', '.join(schedules)}")
+    sched = schedules[schedule]()
+    optimizers = {
+        "sgd": lambda: optax.sgd(sched),
+        "momentum": lambda: optax.sgd(sched, momentum=momentum),
+        "adam": lambda: optax.adam(sched),
+    }
+    if name not in optimizers:
+        raise ValueError(f"unknown optimizer {name!r}; valid: {', '.join(optimizers)}")
+    return optimizers[name](), sched
+
+
+__all__ = [
+    "ALGORITHMS", "AbstractAlgorithm", "Algorithm", "AnalogAlgorithm", "AnalogSGD", "FloatReference",
+    "MixedPrecision", "SignBudget", "SignSGD", "StepMetrics", "TrainState", "build_optimizer", "cross_entropy",
+    "make_algorithm",
+]

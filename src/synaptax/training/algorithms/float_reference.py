@@ -1,0 +1,60 @@
+"""The floating-point reference: an optax optimiser updates ordinary weights."""
+from __future__ import annotations
+
+from typing import Callable, ClassVar
+
+import equinox as eqx
+import jax.numpy as jnp
+import optax
+
+from .base import AbstractAlgorithm, StepMetrics, TrainState, cross_entropy
+
+
+class FloatReference(AbstractAlgorithm):
+    """Floating-point training of a :class:`~synaptax.training.network.FloatMLP`.
+
+    Attributes:
+        model: the float network.
+        optimizer: optax transformation.
+        schedule: learning rate as a function of the step (for the record; the optimiser
+            holds its own).
+    """
+
+    name: ClassVar[str] = "float"
+    analog: ClassVar[bool] = False
+    model: object
+    optimizer: optax.GradientTransformation = eqx.field(static=True)
+    schedule: Callable = eqx.field(static=True)
+    rest_time: float = eqx.field(default=0.0, kw_only=True)
+
+    def __check_init__(self):
+        from ..network import FloatMLP
+
+        if not isinstance(self.model, FloatMLP):
+            raise ValueError(f"algorithm 'float' needs a FloatMLP, got {type(self.model).__name__}")
+
+    def init(self, *, key):
+        opt_state = self.optimizer.init(eqx.filter(self.model, eqx.is_inexact_array))
+        return TrainState(self.model, (), opt_state, (), jnp.zeros((), jnp.int32))
+
+    def predict(self, ts, x, *, key):
+        return ts.params(x)
+
+    def inference_energy(self, ts, x, *, key):
+        """Zero: the reference has no hardware."""
+        return jnp.zeros(())
+
+    def step(self, ts, x, y, *, key):
+        def loss_fn(model):
+            logits = model(x)
+            return cross_entropy(logits, y), logits
+
+        (loss, logits), grads = eqx.filter_value_and_grad(loss_fn, has_aux=True)(ts.params)
+        updates, opt_state = self.optimizer.update(grads, ts.opt_state, eqx.filter(ts.params, eqx.is_inexact_array))
+        params = eqx.apply_updates(ts.params, updates)
+        zero = jnp.zeros(())
+        metrics = StepMetrics(loss, jnp.sum(jnp.argmax(logits, -1) == y), zero, zero, zero, zero)
+        return TrainState(params, (), opt_state, (), ts.step + 1), metrics
+
+
+__all__ = ["FloatReference"]
