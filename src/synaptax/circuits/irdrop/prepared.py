@@ -347,18 +347,7 @@ def solve_prepared(prepared: PreparedCrossbar, v_rows, *, on_failure: OnFailure 
         from this solve's own node voltages: no second solve), ``residual``,
         ``iterations``, ``status`` (each ``batch``). No factorisation happens here.
     """
-    _check_options(on_failure)
-    rows, cols = prepared.shape
-    v, batch = _drive(prepared, v_rows, rows, "v_rows", "rows = conductance.shape[0]")
-    if prepared.ideal:
-        zeros = jnp.zeros(batch, jnp.int32)
-        sol = ForwardSolution(jnp.matmul(v, prepared.conductance, precision=_HIGHEST),
-                              _ideal_power(v, jnp.sum(prepared.conductance, axis=1)),
-                              jnp.zeros(batch, v.dtype), zeros, zeros, prepared.tol)
-        return _handle_failure(sol, on_failure)
-    currents, power, out = _solve_prepared_core(prepared, v.reshape((-1, rows)))
-    sol = ForwardSolution(*_outputs(prepared, currents, power, out, batch, cols), prepared.tol)
-    return _handle_failure(sol, on_failure)
+    return _read(prepared, v_rows, on_failure, transposed=False)
 
 
 def solve_transposed(prepared: PreparedCrossbar, v_cols, *, on_failure: OnFailure = "raise") -> TransposedSolution:
@@ -384,15 +373,27 @@ def solve_transposed(prepared: PreparedCrossbar, v_cols, *, on_failure: OnFailur
         (:class:`PowerBalance`, W, each ``batch``; ``source`` from the column drivers),
         ``residual``, ``iterations``, ``status`` (each ``batch``).
     """
+    return _read(prepared, v_cols, on_failure, transposed=True)
+
+
+def _read(prepared: PreparedCrossbar, v, on_failure, *, transposed: bool):
+    """The forward (rows driven) or transposed (columns driven) read of ``v`` on the
+    prepared network: the exact product without wire resistance, else the solve."""
     _check_options(on_failure)
     rows, cols = prepared.shape
-    v, batch = _drive(prepared, v_cols, cols, "v_cols", "cols = conductance.shape[1]")
+    if transposed:
+        n_in, n_out, cls, core = cols, rows, TransposedSolution, _solve_transposed_core
+        v, batch = _drive(prepared, v, cols, "v_cols", "cols = conductance.shape[1]")
+        g = prepared.conductance.T
+    else:
+        n_in, n_out, cls, core = rows, cols, ForwardSolution, _solve_prepared_core
+        v, batch = _drive(prepared, v, rows, "v_rows", "rows = conductance.shape[0]")
+        g = prepared.conductance
     if prepared.ideal:
         zeros = jnp.zeros(batch, jnp.int32)
-        sol = TransposedSolution(jnp.matmul(v, prepared.conductance.T, precision=_HIGHEST),
-                                 _ideal_power(v, jnp.sum(prepared.conductance, axis=0)),
-                                 jnp.zeros(batch, v.dtype), zeros, zeros, prepared.tol)
-        return _handle_failure(sol, on_failure)
-    currents, power, out = _solve_transposed_core(prepared, v.reshape((-1, cols)))
-    sol = TransposedSolution(*_outputs(prepared, currents, power, out, batch, rows), prepared.tol)
+        sol = cls(jnp.matmul(v, g, precision=_HIGHEST), _ideal_power(v, jnp.sum(g, axis=1)),
+                  jnp.zeros(batch, v.dtype), zeros, zeros, prepared.tol)
+    else:
+        currents, power, out = core(prepared, v.reshape((-1, n_in)))
+        sol = cls(*_outputs(prepared, currents, power, out, batch, n_out), prepared.tol)
     return _handle_failure(sol, on_failure)

@@ -152,7 +152,22 @@ class IRDropSolution(eqx.Module):
         return PowerBalance(source, device, row_wire, column_wire)
 
 
-class ForwardSolution(eqx.Module):
+class _ReadSolution(eqx.Module):
+    """What the solutions of a prepared read share: convergence per input vector (from
+    the ``status`` field each declares)."""
+
+    @property
+    def converged(self) -> jax.Array:
+        """Boolean, ``batch``: the residual reached ``tol``."""
+        return self.status == IRDropStatus.CONVERGED
+
+    def check(self):
+        """Raise :class:`IRDropConvergenceError` if any input vector did not converge
+        (``equinox.error_if`` under ``jit``); returns the solution unchanged."""
+        return _handle_failure(self, "raise")
+
+
+class ForwardSolution(_ReadSolution):
     """Forward read of a prepared crossbar (:func:`solve_prepared`).
 
     Shapes: ``batch`` is the leading shape of ``v_rows`` (``()`` for one vector).
@@ -173,18 +188,8 @@ class ForwardSolution(eqx.Module):
     status: jax.Array
     tol: jax.Array
 
-    @property
-    def converged(self) -> jax.Array:
-        """Boolean, ``batch``: the residual reached ``tol``."""
-        return self.status == IRDropStatus.CONVERGED
 
-    def check(self) -> "ForwardSolution":
-        """Raise :class:`IRDropConvergenceError` if any input vector did not converge
-        (``equinox.error_if`` under ``jit``); returns the solution unchanged."""
-        return _handle_failure(self, "raise")
-
-
-class TransposedSolution(eqx.Module):
+class TransposedSolution(_ReadSolution):
     """Transposed read of a prepared crossbar (:func:`solve_transposed`).
 
     Shapes: ``batch`` is the leading shape of ``v_cols`` (``()`` for one vector).
@@ -207,16 +212,6 @@ class TransposedSolution(eqx.Module):
     iterations: jax.Array
     status: jax.Array
     tol: jax.Array
-
-    @property
-    def converged(self) -> jax.Array:
-        """Boolean, ``batch``: the residual reached ``tol``."""
-        return self.status == IRDropStatus.CONVERGED
-
-    def check(self) -> "TransposedSolution":
-        """Raise :class:`IRDropConvergenceError` if any input vector did not converge
-        (``equinox.error_if`` under ``jit``); returns the solution unchanged."""
-        return _handle_failure(self, "raise")
 
 
 # ----------------------------------------------------------------------------------
