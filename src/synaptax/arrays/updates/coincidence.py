@@ -10,7 +10,7 @@ as in aihwkit.  The rule :class:`StochasticCoincidence` takes an
 """
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import equinox as eqx
 import jax
@@ -89,6 +89,30 @@ def coincidence_update(crossbar, state, x: ArrayLike, d: ArrayLike, *, learning_
     bit_length = check_int("bit_length", bit_length, minimum=1)
     if batch_mode not in ("aggregate", "sequential"):
         raise ValueError(f"batch_mode must be 'aggregate' or 'sequential', got {batch_mode!r}")
+    x, d = _check_pair(crossbar, x, d)
+    check_nonnegative("learning_rate", learning_rate)
+    k_bits, k_dev = jax.random.split(key)
+    trains = _Trains.of(x, d, learning_rate, k_bits, update_management=update_management)
+    lengths = _bit_lengths(bit_length, bl_management)
+    # c = L·dw_min per train length L (rounded once, as a Python scalar would be)
+    scales = tuple(jnp.asarray(n * crossbar.dw_min, trains.x.dtype) for n in lengths)
+    index = None if len(lengths) == 1 else _train_index(trains, lengths, crossbar.dw_min, update_management)
+    if batch_mode == "aggregate":
+        # only the pulse counts depend on the train length: one device update after
+        # them (a smaller program, and unchanged state fields pass straight through)
+        up, down = _aggregate_counts(trains, lengths, scales, 0 if index is None else index)
+        up, down = crossbar.pad(up), crossbar.pad(down)
+        # counts are whole numbers of at most batch × longest train coincidences
+        new_state = crossbar.apply_pulses(state, up, down, key=k_dev, max_count=trains.x.shape[0] * lengths[-1])
+    else:
+        runs = [_sequential(crossbar, trains, n, c, k_dev) for n, c in zip(lengths, scales)]
+        new_state, up, down = runs[0](state) if index is None else jax.lax.switch(index, runs, state)
+    return new_state, crossbar.pulse_record(up, down)
+
+
+def _check_pair(crossbar, x, d) -> tuple[Array, Array]:
+    """``x (batch, in_features)``, ``d (batch, out_features)`` in a common float dtype;
+    ValueError naming the argument otherwise."""
     x = jnp.asarray(x)
     d = jnp.asarray(d)
     if x.ndim == 1:
@@ -103,122 +127,134 @@ def coincidence_update(crossbar, state, x: ArrayLike, d: ArrayLike, *, learning_
         raise ValueError(f"x and d must have the same batch size, got {x.shape[0]} and {d.shape[0]}")
     check_finite("x", x)
     check_finite("d", d)
-    check_nonnegative("learning_rate", learning_rate)
     dtype = jnp.result_type(x.dtype, d.dtype, float)
-    x = x.astype(dtype)
-    d = d.astype(dtype)
-    k_bits, k_dev = jax.random.split(key)
-    lr = jnp.asarray(learning_rate, dtype)
-    x_max = jnp.max(jnp.abs(x), axis=-1, keepdims=True)
-    d_max = jnp.max(jnp.abs(d), axis=-1, keepdims=True)
-    if update_management:
-        ok = (x_max > 0) & (d_max > 0)
-        ratio = jnp.where(ok, jnp.sqrt(jnp.where(ok, d_max, 1.0) / jnp.where(ok, x_max, 1.0)), 1.0)
-    else:
-        ratio = jnp.ones_like(x_max)
-    lengths = _bit_lengths(bit_length, bl_management)
+    return x.astype(dtype), d.astype(dtype)
 
-    # c = L·dw_min per train length L (rounded once, as a Python scalar would be)
-    slot_scale = {n: jnp.asarray(n * crossbar.dw_min, dtype) for n in lengths}
 
-    def firing(scale):
-        """Per-slot firing probabilities of rows and columns for ``c = L·dw_min``, and
-        the keys of their draws."""
-        base = jnp.sqrt(lr / scale)
-        p = jnp.clip(base * ratio * jnp.abs(x), 0.0, 1.0)
-        q = jnp.clip(base / ratio * jnp.abs(d), 0.0, 1.0)
-        return (p, q) + tuple(jax.random.split(k_bits))
+class _Trains(NamedTuple):
+    """What every pulse train of one update shares: the inputs, their per-sample largest
+    magnitudes, the update-management ratio ``B/A`` (balanced so ``max p = max q``), the
+    learning rate and the key of the trains' draws."""
 
-    def bits_for(length):
-        p, q, kx, kd = firing(slot_scale[length])
-        bx = fast_random.uniform(kx, x.shape + (length,), dtype) < p[..., None]
-        bd = fast_random.uniform(kd, d.shape + (length,), dtype) < q[..., None]
-        return bx, bd  # (batch, n, length) booleans: which slots fire
+    x: Array
+    d: Array
+    x_max: Array
+    d_max: Array
+    ratio: Array
+    lr: Array
+    key: PRNGKeyArray
 
-    def pair_counts(sx, sd, bx, bd, contract):
-        net = jnp.einsum(contract, sx, sd, precision=_HIGHEST)
-        tot = jnp.einsum(contract, bx, bd, precision=_HIGHEST)
-        return crossbar.pad(0.5 * (tot + net)), crossbar.pad(0.5 * (tot - net))
-
-    def aggregate_counts(index):
-        """Coincidence counts of the train ``lengths[index]`` (``index`` may be traced).
-
-        Slot by slot (a loop of as many iterations as the train has slots, so one
-        compiled body serves every length): the batch's firing of each row and column
-        in the slot is one bit per sample in uint32 words, split by the sign of the
-        row's input / column's error; a cell's coincidences of each sign are popcounts
-        of ANDed words (exact integers, the 0/1 matrix product).  The pulse trains are
-        the draws of ``bits_for`` (element (b, i, l) of a (batch, n, L) uniform draw)."""
-        if isinstance(index, int):
-            length, scale = lengths[index], slot_scale[lengths[index]]
-        else:
-            length = jnp.asarray(lengths, jnp.int32)[index]
-            scale = jnp.stack([slot_scale[n] for n in lengths])[index]
-        p, q, kx, kd = firing(scale)
-        ix = jax.lax.iota(jnp.uint32, x.size).reshape(x.shape) * jnp.asarray(length, jnp.uint32)
-        jd = jax.lax.iota(jnp.uint32, d.size).reshape(d.shape) * jnp.asarray(length, jnp.uint32)
-        x_pos, x_neg, d_pos, d_neg = x > 0, x < 0, d > 0, d < 0
-
-        def slot(l):
-            l = jnp.asarray(l, jnp.uint32)
-            bx = fast_random.uniform_at(kx, ix + l, dtype) < p
-            bd = fast_random.uniform_at(kd, jd + l, dtype) < q
-            xp, xn = _pack_samples(bx & x_pos), _pack_samples(bx & x_neg)
-            dp, dn = _pack_samples(bd & d_pos), _pack_samples(bd & d_neg)
-            up = _popcount_product(xp, dp) + _popcount_product(xn, dn)
-            down = _popcount_product(xp, dn) + _popcount_product(xn, dp)
-            return up.astype(dtype), down.astype(dtype)  # exact: counts <= batch x slots
-
-        def more(l, counts):
-            up, down = slot(l)
-            return counts[0] + up, counts[1] + down
-
-        # the first slot outside the loop: a one-slot train (the usual case with
-        # bit-length management) runs no loop iteration and needs no zero-filled carry
-        up, down = slot(0)
-        if lengths[-1] > 1:
-            up, down = jax.lax.fori_loop(1, length, more, (up, down))
-        return crossbar.pad(up), crossbar.pad(down)
-
-    def sequential_update(length):
-        def run(state):
-            bx, bd = bits_for(length)
-            bx, bd = bx.astype(dtype), bd.astype(dtype)
-            sx, sd = jnp.sign(x)[..., None] * bx, jnp.sign(d)[..., None] * bd
-
-            def step(carry, inputs):
-                st, k = carry
-                k, k_step = jax.random.split(k)
-                u, dn = pair_counts(*inputs, "il,jl->ij")
-                return (crossbar.apply_pulses(st, u, dn, key=k_step), k), (u, dn)
-
-            (st, _), (ups, downs) = jax.lax.scan(step, (state, k_dev), (sx, sd, bx, bd))
-            return st, ups.sum(0), downs.sum(0)
-        return run
-
-    if len(lengths) == 1:
-        index = None
-    else:
-        # aihwkit's bit-length management: the shortest train whose firing probabilities
-        # stay ≤ 1 for every sample.  With update management max p = max q and the bound
-        # is p·q ≤ 1; without it p and q are bounded separately (lr·max|x|² and
-        # lr·max|d|² over length·dw_min), else short trains would clip and bias the update
+    @classmethod
+    def of(cls, x, d, learning_rate, key, *, update_management: bool) -> "_Trains":
+        x_max = jnp.max(jnp.abs(x), axis=-1, keepdims=True)
+        d_max = jnp.max(jnp.abs(d), axis=-1, keepdims=True)
         if update_management:
-            need = jnp.max(lr * x_max * d_max) / crossbar.dw_min
+            ok = (x_max > 0) & (d_max > 0)
+            ratio = jnp.where(ok, jnp.sqrt(jnp.where(ok, d_max, 1.0) / jnp.where(ok, x_max, 1.0)), 1.0)
         else:
-            need = jnp.max(lr * jnp.maximum(x_max, d_max) ** 2) / crossbar.dw_min
-        index = jnp.sum(jnp.asarray(lengths[:-1], dtype) < need)
-    if batch_mode == "aggregate":
-        # only the pulse counts depend on the train length: one device update after
-        # them (a smaller program, and unchanged state fields pass straight through)
-        up, down = aggregate_counts(0 if index is None else index)
-        # counts are whole numbers of at most batch × longest train coincidences
-        new_state = crossbar.apply_pulses(state, up, down, key=k_dev, max_count=x.shape[0] * lengths[-1])
-    elif index is None:
-        new_state, up, down = sequential_update(lengths[0])(state)
+            ratio = jnp.ones_like(x_max)
+        return cls(x, d, x_max, d_max, ratio, jnp.asarray(learning_rate, x.dtype), key)
+
+    def firing(self, scale: Array) -> tuple[Array, Array, PRNGKeyArray, PRNGKeyArray]:
+        """Per-slot firing probabilities of rows and columns for ``scale = L·dw_min``, and
+        the keys of their draws."""
+        base = jnp.sqrt(self.lr / scale)
+        p = jnp.clip(base * self.ratio * jnp.abs(self.x), 0.0, 1.0)
+        q = jnp.clip(base / self.ratio * jnp.abs(self.d), 0.0, 1.0)
+        return (p, q) + tuple(jax.random.split(self.key))
+
+
+def _train_index(trains: _Trains, lengths: tuple[int, ...], dw_min: float, update_management: bool) -> Array:
+    """aihwkit's bit-length management: the index of the shortest train whose firing
+    probabilities stay ≤ 1 for every sample.  With update management ``max p = max q`` and
+    the bound is ``p·q ≤ 1``; without it ``p`` and ``q`` are bounded separately
+    (``lr·max|x|²`` and ``lr·max|d|²`` over ``length·dw_min``), else short trains would
+    clip and bias the update."""
+    t = trains
+    if update_management:
+        need = jnp.max(t.lr * t.x_max * t.d_max) / dw_min
     else:
-        new_state, up, down = jax.lax.switch(index, [sequential_update(n) for n in lengths], state)
-    return new_state, crossbar.pulse_record(up, down)
+        need = jnp.max(t.lr * jnp.maximum(t.x_max, t.d_max) ** 2) / dw_min
+    return jnp.sum(jnp.asarray(lengths[:-1], t.x.dtype) < need)
+
+
+def _aggregate_counts(trains: _Trains, lengths: tuple[int, ...], scales: tuple[Array, ...], index) -> tuple[Array, Array]:
+    """Coincidence counts ``(up, down)``, ``(in_features, out_features)``, of the train
+    ``lengths[index]`` (``index`` may be traced).
+
+    Slot by slot (a loop of as many iterations as the train has slots, so one compiled
+    body serves every length): the batch's firing of each row and column in the slot is
+    one bit per sample in uint32 words, split by the sign of the row's input / column's
+    error; a cell's coincidences of each sign are popcounts of ANDed words (exact
+    integers, the 0/1 matrix product).  The pulse trains are element (b, i, l) of a
+    (batch, n, L) uniform draw, as in :func:`_slot_bits`."""
+    x, d = trains.x, trains.d
+    dtype = x.dtype
+    if isinstance(index, int):
+        length, scale = lengths[index], scales[index]
+    else:
+        length = jnp.asarray(lengths, jnp.int32)[index]
+        scale = jnp.stack(scales)[index]
+    p, q, kx, kd = trains.firing(scale)
+    ix = jax.lax.iota(jnp.uint32, x.size).reshape(x.shape) * jnp.asarray(length, jnp.uint32)
+    jd = jax.lax.iota(jnp.uint32, d.size).reshape(d.shape) * jnp.asarray(length, jnp.uint32)
+    x_pos, x_neg, d_pos, d_neg = x > 0, x < 0, d > 0, d < 0
+
+    def slot(l):
+        l = jnp.asarray(l, jnp.uint32)
+        bx = fast_random.uniform_at(kx, ix + l, dtype) < p
+        bd = fast_random.uniform_at(kd, jd + l, dtype) < q
+        xp, xn = _pack_samples(bx & x_pos), _pack_samples(bx & x_neg)
+        dp, dn = _pack_samples(bd & d_pos), _pack_samples(bd & d_neg)
+        up = _popcount_product(xp, dp) + _popcount_product(xn, dn)
+        down = _popcount_product(xp, dn) + _popcount_product(xn, dp)
+        return up.astype(dtype), down.astype(dtype)  # exact: counts <= batch x slots
+
+    def more(l, counts):
+        up, down = slot(l)
+        return counts[0] + up, counts[1] + down
+
+    # the first slot outside the loop: a one-slot train (the usual case with bit-length
+    # management) runs no loop iteration and needs no zero-filled carry
+    up, down = slot(0)
+    if lengths[-1] > 1:
+        up, down = jax.lax.fori_loop(1, length, more, (up, down))
+    return up, down
+
+
+def _slot_bits(trains: _Trains, length: int, scale: Array) -> tuple[Array, Array]:
+    """Which slots of a ``length``-slot train fire: ``(batch, n, length)`` booleans of
+    the rows and of the columns."""
+    p, q, kx, kd = trains.firing(scale)
+    dtype = trains.x.dtype
+    bx = fast_random.uniform(kx, trains.x.shape + (length,), dtype) < p[..., None]
+    bd = fast_random.uniform(kd, trains.d.shape + (length,), dtype) < q[..., None]
+    return bx, bd
+
+
+def _sequential(crossbar, trains: _Trains, length: int, scale: Array, key: PRNGKeyArray):
+    """``state -> (state, up, down)``: the samples' coincidences applied one sample after
+    the other (a scan over the batch; counts padded)."""
+
+    def run(state):
+        dtype = trains.x.dtype
+        bx, bd = _slot_bits(trains, length, scale)
+        bx, bd = bx.astype(dtype), bd.astype(dtype)
+        sx, sd = jnp.sign(trains.x)[..., None] * bx, jnp.sign(trains.d)[..., None] * bd
+
+        def step(carry, inputs):
+            st, k = carry
+            k, k_step = jax.random.split(k)
+            sxi, sdi, bxi, bdi = inputs
+            net = jnp.einsum("il,jl->ij", sxi, sdi, precision=_HIGHEST)
+            tot = jnp.einsum("il,jl->ij", bxi, bdi, precision=_HIGHEST)
+            u, dn = crossbar.pad(0.5 * (tot + net)), crossbar.pad(0.5 * (tot - net))
+            return (crossbar.apply_pulses(st, u, dn, key=k_step), k), (u, dn)
+
+        (st, _), (ups, downs) = jax.lax.scan(step, (state, key), (sx, sd, bx, bd))
+        return st, ups.sum(0), downs.sum(0)
+
+    return run
 
 
 class StochasticCoincidence(AbstractUpdateRule):
