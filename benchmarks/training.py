@@ -218,9 +218,9 @@ def breakdown(alg, ts, x, y, key):
         counts = jax.jit(lambda s, h, e, k, c=c: c.update_coincidence(s, h, -e, learning_rate=lr, key=k,
                                                                        bit_length=alg.bit_length)[1])
         pulses = counts(s, h, e, k_upd)
-        up, down = c._pad(pulses.up[0]), c._pad(pulses.down[0])
+        up, down = c.pad(pulses.up[0]), c.pad(pulses.down[0])
         def apply(s, u, d, k, c=c):
-            new = c._apply(s, u, d, k)
+            new = c.apply_pulses(s, u, d, key=k)
             return [c.device.conductance(a) for a in (new.plus, new.minus) if a is not None]
 
         apply = jax.jit(apply)

@@ -35,7 +35,7 @@ from .._checks import check_finite, check_nonnegative, check_positive
 from ..circuits.converters import AbstractADC, AbstractDAC
 from ..devices.core.contract import AbstractDevice, PulseCounts
 from .mapping import AbstractMapping, CrossbarState, get_mapping
-from .tile import MVMEnergy, Tile, TileRead
+from .tile import MVMEnergy, Tile, TileRead, vector_count
 
 
 class Crossbar(eqx.Module):
@@ -121,8 +121,6 @@ class Crossbar(eqx.Module):
         """``(in_features, out_features)`` → the padded conductance-array shape."""
         return self.tile.pad(a)
 
-    _pad = pad
-
     def _trim(self, a: Array) -> Array:
         return self.tile.trim(a)
 
@@ -139,7 +137,7 @@ class Crossbar(eqx.Module):
                 raise ValueError(f"weights must have shape (out_features, in_features) = "
                                  f"{(self.out_features, self.in_features)}, got {w.shape}")
             check_finite("weights", w)
-            w = self._pad(w.T)
+            w = self.pad(w.T)
         return self.mapping.init(self.device, shape, w * self.g_per_w, self.g_ref, key=key)
 
     def conductances(self, state: CrossbarState) -> tuple[Array, Array | None]:
@@ -192,14 +190,6 @@ class Crossbar(eqx.Module):
         → ``(..., in_features)``, and the energy [J] of the MVMs."""
         return self.tile.mvm(read, d, g_per_w=self.g_per_w, key=key, transposed=True, name="d")
 
-    @staticmethod
-    def _batch(x) -> int:
-        shape = jnp.shape(x)
-        n = 1
-        for s in shape[:-1]:
-            n *= s
-        return n
-
     def forward(self, state: CrossbarState, x: ArrayLike, *, key: PRNGKeyArray | None = None) -> Array:
         """Analog ``y = W x``.
 
@@ -212,14 +202,14 @@ class Crossbar(eqx.Module):
             ``y``, shape ``(..., out_features)``, in weight × input units.
         """
         k_read, k_mvm = (None, None) if key is None else tuple(jax.random.split(key))
-        return self.forward_read(self.read(state, key=k_read, batch=self._batch(x)), x, key=k_mvm)[0]
+        return self.forward_read(self.read(state, key=k_read, batch=vector_count(x)), x, key=k_mvm)[0]
 
     def backward(self, state: CrossbarState, d: ArrayLike, *, key: PRNGKeyArray | None = None) -> Array:
         """Analog transposed MVM ``Wᵀ d`` (columns driven, row currents read), as used to
         back-propagate errors.  ``d``: shape ``(..., out_features)``; returns
         ``(..., in_features)``."""
         k_read, k_mvm = (None, None) if key is None else tuple(jax.random.split(key))
-        return self.backward_read(self.read(state, key=k_read, batch=self._batch(d)), d, key=k_mvm)[0]
+        return self.backward_read(self.read(state, key=k_read, batch=vector_count(d)), d, key=k_mvm)[0]
 
     def mvm_energy(self, state: CrossbarState, x: ArrayLike, *, transposed: bool = False) -> MVMEnergy:
         """Energy [J] of the MVMs of a batch of inputs ``x`` (shape ``(..., n)``): cells and
@@ -228,9 +218,7 @@ class Crossbar(eqx.Module):
         driven line per tile it drives, one ADC conversion per output line per tile).  The
         cells are taken without read noise."""
         g_a, g_b = self.mapping.arrays(self.device, state, self.g_ref)
-        read = self.tile.read(g_a, g_b, batch=self._batch(x))
-        mvm = self.backward_read if transposed else self.forward_read
-        return mvm(read, x, key=jax.random.key(0))[1]
+        return self.tile.mvm_energy(self.tile.read(g_a, g_b, batch=vector_count(x)), x, transposed=transposed)
 
     # ------------------------------------------------------------------ updates
     def apply_pulses(self, state: CrossbarState, up: Array, down: Array, *, key: PRNGKeyArray,
@@ -238,9 +226,6 @@ class Crossbar(eqx.Module):
         """Apply each weight's ``up``/``down`` pulse counts (padded shape) to its devices
         through the mapping.  ``max_count``: static bound of whole-number counts, when known."""
         return self.mapping.apply(self.device, state, up, down, key=key, max_count=max_count)
-
-    def _apply(self, state, up, down, key, max_count=None):
-        return self.apply_pulses(state, up, down, key=key, max_count=max_count)
 
     def pulse_record(self, up: Array, down: Array) -> PulseCounts:
         """The pulses each device received for weight counts ``up``/``down`` (padded shape):

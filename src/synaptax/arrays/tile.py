@@ -89,6 +89,15 @@ class TileRead(eqx.Module):
     prepared: tuple | None
 
 
+def vector_count(x) -> int:
+    """Number of input vectors in ``x`` of shape ``(..., n)``: the product of its leading
+    shape (what a read prepared for IR drop is laid out for)."""
+    n = 1
+    for s in jnp.shape(x)[:-1]:
+        n *= s
+    return n
+
+
 def _grid(n: int, max_size: int) -> tuple[int, int]:
     tiles = max(1, math.ceil(n / max_size))
     return tiles, math.ceil(n / tiles)
@@ -272,6 +281,28 @@ class Tile(eqx.Module):
         (ia, da, wa), (ib, db, wb) = per_array(prepared[0]), per_array(prepared[1])
         return ia - ib, da + db, wa + wb
 
+    def _encode_padded(self, x, *, transposed: bool, name: str | None):
+        n_in = self.out_features if transposed else self.in_features
+        volts, scale = self.encode(x, n_in, name or ("d" if transposed else "x"))
+        rp, cp = self.padded_shape
+        padded = jnp.pad(volts, [(0, 0)] * (volts.ndim - 1) + [(0, (cp if transposed else rp) - n_in)])
+        return volts, scale, padded
+
+    def _converter_energy(self, volts: Array, *, transposed: bool, dtype) -> tuple[Array, Array]:
+        """(DAC, ADC) energy [J]: one conversion per driven line per tile it drives, one per
+        output line per tile."""
+        samples = math.prod(volts.shape[:-1])
+        nr, nc = self.tile_grid
+        n_in, n_out = (self.out_features, self.in_features) if transposed else (self.in_features, self.out_features)
+        dac = samples * n_in * (nr if transposed else nc) * self.dac.energy
+        adc = samples * n_out * (nc if transposed else nr) * self.adc.energy
+        return jnp.asarray(dac, dtype), jnp.asarray(adc, dtype)
+
+    def _ideal_cell_energy(self, read: TileRead, volts: Array, *, transposed: bool) -> Array:
+        """Cell energy [J] with ideal wires: ``read_time · Σ V_i² Σ_j (G_a + G_b)_ij``."""
+        load = read.col_load if transposed else read.row_load
+        return self.read_time * jnp.sum(jax.lax.stop_gradient(volts) ** 2 * load)
+
     def mvm(self, read: TileRead, x: Array, *, g_per_w: float, transposed: bool = False,
             key: PRNGKeyArray | None = None, name: str | None = None) -> tuple[Array, MVMEnergy]:
         """An MVM on a read: forward ``W x`` (``x (..., in_features)`` → ``(..., out_features)``)
@@ -280,13 +311,8 @@ class Tile(eqx.Module):
 
         ``key``: read noise (ideal wires) and ADC noise; required when either is non-zero.
         """
-        n_in = self.out_features if transposed else self.in_features
         n_out = self.in_features if transposed else self.out_features
-        volts, scale = self.encode(x, n_in, name or ("d" if transposed else "x"))
-        samples = math.prod(volts.shape[:-1])
-        nr, nc = self.tile_grid
-        rp, cp = self.padded_shape
-        padded = jnp.pad(volts, [(0, 0)] * (volts.ndim - 1) + [(0, (cp if transposed else rp) - n_in)])
+        volts, scale, padded = self._encode_padded(x, transposed=transposed, name=name)
         k_noise, k_adc = (None, None) if key is None else tuple(jax.random.split(key))
         if self.ir_drop:
             currents, p_dev, p_wire = self._ir_drop_currents(read.prepared, padded, transposed=transposed)
@@ -300,15 +326,27 @@ class Tile(eqx.Module):
                     raise ValueError("key is required for an MVM on devices with read noise")
                 std = jnp.sqrt(self._ideal_currents(read.variance, padded**2, transposed=transposed))
                 currents = currents + std * fast_random.box_muller_normal(k_noise, currents.shape, currents.dtype)
-            load = read.col_load if transposed else read.row_load
-            device = self.read_time * jnp.sum(jax.lax.stop_gradient(volts) ** 2 * load)
+            device = self._ideal_cell_energy(read, volts, transposed=transposed)
             wire = jnp.zeros_like(device)
         currents = self.adc(currents, self.full_scale_current(g_per_w), key=k_adc)
         out = currents.sum(axis=-2)[..., :n_out]
         y = out / (self.read_voltage * g_per_w) * scale
-        dac = samples * n_in * (nr if transposed else nc) * self.dac.energy
-        adc = samples * n_out * (nc if transposed else nr) * self.adc.energy
-        return y, MVMEnergy(device, jnp.asarray(dac, device.dtype), jnp.asarray(adc, device.dtype), wire)
+        dac, adc = self._converter_energy(volts, transposed=transposed, dtype=device.dtype)
+        return y, MVMEnergy(device, dac, adc, wire)
+
+    def mvm_energy(self, read: TileRead, x: Array, *, transposed: bool = False) -> MVMEnergy:
+        """The :class:`MVMEnergy` [J] of :meth:`mvm` on the same read and inputs, without
+        computing its outputs (with IR drop the network is still solved: its power is the
+        cells' and wires' energy)."""
+        volts, _, padded = self._encode_padded(x, transposed=transposed, name="x")
+        if self.ir_drop:
+            _, p_dev, p_wire = self._ir_drop_currents(read.prepared, padded, transposed=transposed)
+            device, wire = self.read_time * p_dev, self.read_time * p_wire
+        else:
+            device = self._ideal_cell_energy(read, volts, transposed=transposed)
+            wire = jnp.zeros_like(device)
+        dac, adc = self._converter_energy(volts, transposed=transposed, dtype=device.dtype)
+        return MVMEnergy(device, dac, adc, wire)
 
 
-__all__ = ["MVMEnergy", "Tile", "TileRead"]
+__all__ = ["MVMEnergy", "Tile", "TileRead", "vector_count"]

@@ -41,6 +41,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, PRNGKeyArray
 
 from ..arrays import Crossbar, CrossbarState, MVMEnergy
+from ..arrays.tile import vector_count
 
 
 class LayerProbe(NamedTuple):
@@ -68,18 +69,11 @@ class LayerTrace(NamedTuple):
     energy: MVMEnergy
 
 
-def _batch(x) -> int:
-    n = 1
-    for s in jnp.shape(x)[:-1]:
-        n *= s
-    return n
-
-
 @eqx.filter_custom_vjp
 def _analog_matmul(vjp_arg, crossbar, state, key):
     x, _ = vjp_arg
     k_read, k_fwd, _ = jax.random.split(key, 3)
-    read = crossbar.read(state, key=k_read, batch=_batch(x))
+    read = crossbar.read(state, key=k_read, batch=vector_count(x))
     return crossbar.forward_read(read, x, key=k_fwd)
 
 
@@ -87,7 +81,7 @@ def _analog_matmul(vjp_arg, crossbar, state, key):
 def _analog_matmul_fwd(perturbed, vjp_arg, crossbar, state, key):
     x, _ = vjp_arg
     k_read, k_fwd, _ = jax.random.split(key, 3)
-    read = crossbar.read(state, key=k_read, batch=_batch(x))
+    read = crossbar.read(state, key=k_read, batch=vector_count(x))
     return crossbar.forward_read(read, x, key=k_fwd), read
 
 

@@ -25,7 +25,6 @@ class FloatReference(AbstractAlgorithm):
     model: object
     optimizer: optax.GradientTransformation = eqx.field(static=True)
     schedule: Callable = eqx.field(static=True)
-    rest_time: float = eqx.field(default=0.0, kw_only=True)
 
     def __check_init__(self):
         from ..network import FloatMLP
