@@ -49,7 +49,10 @@ class Crossbar(eqx.Module):
         mapping: ``"differential"``, ``"reference"`` or an
             :class:`~synaptax.arrays.mapping.AbstractMapping`.
         dac, adc, read_voltage, read_time, out_bound, input_scaling, max_tile_size, ir_drop,
-        r_row, r_col: the tile's electrical configuration (:class:`~synaptax.arrays.tile.Tile`).
+        r_row, r_col, bound_management, max_bm_factor, max_bm_res: the tile's electrical
+            configuration (:class:`~synaptax.arrays.tile.Tile`); ``bound_management=
+            "iterative"`` re-reads samples that saturated the ADC with their input halved
+            (aihwkit's iterative bound management), in :meth:`forward` and :meth:`backward`.
     """
 
     device: AbstractDevice
@@ -62,14 +65,16 @@ class Crossbar(eqx.Module):
                  adc: AbstractADC | None = None,
                  read_voltage: float = 0.2, read_time: float = 10e-9, out_bound: float = 12.0,
                  input_scaling: str = "abs_max", max_tile_size: tuple[int, int] = (512, 512),
-                 ir_drop: bool = False, r_row: float = 1.06, r_col: float = 1.06):
+                 ir_drop: bool = False, r_row: float = 1.06, r_col: float = 1.06,
+                 bound_management: str = "none", max_bm_factor: float = 1000.0, max_bm_res: float = 0.25):
         if not isinstance(device, AbstractDevice):
             raise TypeError(f"device must be a synaptax device model, got {type(device).__name__}")
         self.device = device
         self.mapping = get_mapping(mapping)
         self.tile = Tile(in_features, out_features, dac=dac, adc=adc, read_voltage=read_voltage,
                          read_time=read_time, out_bound=out_bound, input_scaling=input_scaling,
-                         max_tile_size=max_tile_size, ir_drop=ir_drop, r_row=r_row, r_col=r_col)
+                         max_tile_size=max_tile_size, ir_drop=ir_drop, r_row=r_row, r_col=r_col,
+                         bound_management=bound_management, max_bm_factor=max_bm_factor, max_bm_res=max_bm_res)
         check_positive("w_max", w_max)
         self.w_max = w_max
 
@@ -86,6 +91,12 @@ class Crossbar(eqx.Module):
     ir_drop = property(lambda self: self.tile.ir_drop, doc="Exact IR-drop solve on every read.")
     r_row = property(lambda self: self.tile.r_row, doc="Row wire resistance per segment [Ω].")
     r_col = property(lambda self: self.tile.r_col, doc="Column wire resistance per segment [Ω].")
+    bound_management = property(lambda self: self.tile.bound_management,
+                                doc="Bound management mode: 'none' or 'iterative'.")
+    max_bm_factor = property(lambda self: self.tile.max_bm_factor,
+                             doc="Largest input reduction factor of bound management.")
+    max_bm_res = property(lambda self: self.tile.max_bm_res,
+                          doc="Largest effective input resolution of bound management (normalised units).")
     tile_grid = property(lambda self: self.tile.tile_grid, doc="Number of physical tiles along rows and columns.")
     tile_shape = property(lambda self: self.tile.tile_shape, doc="Shape (rows, cols) of one physical tile.")
     padded_shape = property(lambda self: self.tile.padded_shape, doc="Conductance-array shape, padded to tiles.")
@@ -216,7 +227,8 @@ class Crossbar(eqx.Module):
         wires (``read_time ·`` the power the drivers deliver; with ``ir_drop`` from the
         network solve, split into cells and wires) and converters (one DAC conversion per
         driven line per tile it drives, one ADC conversion per output line per tile).  The
-        cells are taken without read noise."""
+        cells are taken without read noise, and without the re-reads of bound management
+        (which depend on the outputs; :meth:`forward_read` returns the energy with them)."""
         g_a, g_b = self.mapping.arrays(self.device, state, self.g_ref)
         return self.tile.mvm_energy(self.tile.read(g_a, g_b, batch=vector_count(x)), x, transposed=transposed)
 

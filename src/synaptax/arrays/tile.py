@@ -27,11 +27,17 @@ the batch, and by the forward and transposed MVMs of that read).  The ADC satura
 full scale and quantises, tiles are summed and the result is scaled back to weight units.
 Matrix products use ``precision=HIGHEST`` (true float32 on GPUs, not TF32).
 
+Bound management (``bound_management="iterative"``, aihwkit's
+``BoundManagementType.ITERATIVE``): every sample whose output saturated an ADC is read
+again with its input halved, until it no longer saturates or an iteration limit is reached
+(:meth:`Tile.mvm`).
+
 Energy of a batch of MVMs (:class:`MVMEnergy`): cells and wires ``read_time ·`` the power
 the drivers deliver — with ideal wires ``Σ_samples Σ_i V_i² Σ_j (G_a + G_b)_ij``, all of it
 in the cells; with IR drop the power of the solved network split exactly into cells and
 wires (from the read's own solution, no second solve); converters one DAC conversion per
-driven line per tile it drives, one ADC conversion per output line per tile.
+driven line per tile it drives, one ADC conversion per output line per tile; the re-reads
+of bound management add their own cell, wire and conversion energy.
 """
 from __future__ import annotations
 
@@ -120,6 +126,17 @@ class Tile(eqx.Module):
         ir_drop: solve the wire network of each tile exactly; False: ideal wires.
         r_row, r_col: wire resistance per cell segment along rows and columns [Ω];
             default 1.06 Ω, NeuroSim's cross-point cell at 22 nm [pub, device-physics §E].
+        bound_management: ``"none"`` or ``"iterative"``: re-read every sample whose output
+            saturated an ADC with its input halved, repeatedly (aihwkit's iterative bound
+            management; see :meth:`mvm`).  A no-op with an ADC that does not saturate
+            (``adc.saturate`` False).
+        max_bm_factor: largest input reduction factor of bound management (> 1,
+            dimensionless): at most ``floor(log2(max_bm_factor))`` re-reads (aihwkit's
+            ``IOParameters.max_bm_factor``).
+        max_bm_res: largest effective input resolution of bound management (> 0, in units
+            of the normalised input range [−1, 1]): a quantising DAC of step ``Δ`` (its
+            resolution in normalised units, ``1/(2^(bits−1) − 1)``) is reduced by at most
+            ``f`` with ``f·Δ ≤ max_bm_res`` (aihwkit's ``IOParameters.max_bm_res``).
     """
 
     in_features: int = eqx.field(static=True)
@@ -134,12 +151,16 @@ class Tile(eqx.Module):
     ir_drop: bool = eqx.field(static=True)
     r_row: float
     r_col: float
+    bound_management: Literal["none", "iterative"] = eqx.field(static=True)
+    max_bm_factor: float = eqx.field(static=True)
+    max_bm_res: float = eqx.field(static=True)
 
     def __init__(self, in_features: int, out_features: int, *, dac: AbstractDAC | None = None,
                  adc: AbstractADC | None = None,
                  read_voltage: float = 0.2, read_time: float = 10e-9, out_bound: float = 12.0,
                  input_scaling: str = "abs_max", max_tile_size: tuple[int, int] = (512, 512),
-                 ir_drop: bool = False, r_row: float = 1.06, r_col: float = 1.06):
+                 ir_drop: bool = False, r_row: float = 1.06, r_col: float = 1.06,
+                 bound_management: str = "none", max_bm_factor: float = 1000.0, max_bm_res: float = 0.25):
         self.in_features = check_int("in_features", in_features, minimum=1)
         self.out_features = check_int("out_features", out_features, minimum=1)
         if input_scaling not in ("abs_max", "none"):
@@ -153,6 +174,12 @@ class Tile(eqx.Module):
         check_positive("out_bound", out_bound)
         check_nonnegative("r_row", r_row)
         check_nonnegative("r_col", r_col)
+        if bound_management not in ("none", "iterative"):
+            raise ValueError(f"bound_management must be 'none' or 'iterative', got {bound_management!r}")
+        if not (math.isfinite(float(max_bm_factor)) and float(max_bm_factor) > 1):
+            raise ValueError(f"max_bm_factor must be finite and > 1, got {max_bm_factor!r}")
+        if not (math.isfinite(float(max_bm_res)) and float(max_bm_res) > 0):
+            raise ValueError(f"max_bm_res must be finite and > 0, got {max_bm_res!r}")
         self.dac = DAC() if dac is None else dac
         self.adc = ADC() if adc is None else adc
         self.read_voltage = read_voltage
@@ -162,6 +189,9 @@ class Tile(eqx.Module):
         self.ir_drop = bool(ir_drop)
         self.r_row = r_row
         self.r_col = r_col
+        self.bound_management = bound_management
+        self.max_bm_factor = float(max_bm_factor)
+        self.max_bm_res = float(max_bm_res)
 
     # ------------------------------------------------------------------ geometry
     @property
@@ -194,6 +224,20 @@ class Tile(eqx.Module):
         if self.adc.full_scale is not None:
             return self.adc.full_scale
         return self.out_bound * self.read_voltage * g_per_w
+
+    @property
+    def bound_management_rounds(self) -> int:
+        """Most re-reads bound management makes per MVM (static): the largest ``n`` with
+        ``2^n ≤ max_bm_factor`` and, for a quantising DAC of step ``Δ = 1/(2^(bits−1) − 1)``,
+        ``2^n·Δ ≤ max_bm_res``; 0 with ``bound_management="none"`` or an ADC that does not
+        saturate."""
+        if self.bound_management == "none" or not getattr(self.adc, "saturate", True):
+            return 0
+        step = None if self.dac.bits is None else 1.0 / (2.0 ** (self.dac.bits - 1) - 1.0)
+        n = 0
+        while 2.0 ** (n + 1) <= self.max_bm_factor and (step is None or 2.0 ** (n + 1) * step <= self.max_bm_res):
+            n += 1
+        return n
 
     # ------------------------------------------------------------------ reads
     def read(self, g_a: Array, g_b: Array, *, variance: Array | None = None, batch: int = 1) -> TileRead:
@@ -281,17 +325,19 @@ class Tile(eqx.Module):
         (ia, da, wa), (ib, db, wb) = per_array(prepared[0]), per_array(prepared[1])
         return ia - ib, da + db, wa + wb
 
+    def _pad_input(self, volts: Array, *, transposed: bool) -> Array:
+        """Line voltages ``(..., n)`` → padded to the driven side of the tile grid."""
+        rp, cp = self.padded_shape
+        return jnp.pad(volts, [(0, 0)] * (volts.ndim - 1) + [(0, (cp if transposed else rp) - volts.shape[-1])])
+
     def _encode_padded(self, x, *, transposed: bool, name: str | None):
         n_in = self.out_features if transposed else self.in_features
         volts, scale = self.encode(x, n_in, name or ("d" if transposed else "x"))
-        rp, cp = self.padded_shape
-        padded = jnp.pad(volts, [(0, 0)] * (volts.ndim - 1) + [(0, (cp if transposed else rp) - n_in)])
-        return volts, scale, padded
+        return volts, scale, self._pad_input(volts, transposed=transposed)
 
-    def _converter_energy(self, volts: Array, *, transposed: bool, dtype) -> tuple[Array, Array]:
-        """(DAC, ADC) energy [J]: one conversion per driven line per tile it drives, one per
-        output line per tile."""
-        samples = math.prod(volts.shape[:-1])
+    def _converter_energy(self, samples, *, transposed: bool, dtype) -> tuple[Array, Array]:
+        """(DAC, ADC) energy [J] of ``samples`` input vectors (an int or a traced count):
+        one conversion per driven line per tile it drives, one per output line per tile."""
         nr, nc = self.tile_grid
         n_in, n_out = (self.out_features, self.in_features) if transposed else (self.in_features, self.out_features)
         dac = samples * n_in * (nr if transposed else nc) * self.dac.energy
@@ -303,6 +349,26 @@ class Tile(eqx.Module):
         load = read.col_load if transposed else read.row_load
         return self.read_time * jnp.sum(jax.lax.stop_gradient(volts) ** 2 * load)
 
+    def _analog(self, read: TileRead, volts: Array, padded: Array, *, transposed: bool,
+                key: PRNGKeyArray | None) -> tuple[Array, Array, Array]:
+        """The analog part of an MVM: the output currents [A] of every physical tile before
+        the ADC, forward ``(..., n_tr, cols_p)`` or transposed ``(..., n_tc, rows_p)``, and
+        the cell and wire energy [J] (scalars) of the batch.  ``volts``: line voltages [V]
+        ``(..., n)``, ``padded`` the same padded; ``key``: read noise (ideal wires)."""
+        if self.ir_drop:
+            currents, p_dev, p_wire = self._ir_drop_currents(read.prepared, padded, transposed=transposed)
+            return currents, self.read_time * p_dev, self.read_time * p_wire
+        currents = self._ideal_currents(read.delta_g, padded, transposed=transposed)
+        if read.variance is not None:
+            # independent Gaussian read noise of every cell in every read (every sample):
+            # exactly a Gaussian on each output current with variance Σ V²σ²
+            if key is None:
+                raise ValueError("key is required for an MVM on devices with read noise")
+            std = jnp.sqrt(self._ideal_currents(read.variance, padded**2, transposed=transposed))
+            currents = currents + std * fast_random.box_muller_normal(key, currents.shape, currents.dtype)
+        device = self._ideal_cell_energy(read, volts, transposed=transposed)
+        return currents, device, jnp.zeros_like(device)
+
     def mvm(self, read: TileRead, x: Array, *, g_per_w: float, transposed: bool = False,
             key: PRNGKeyArray | None = None, name: str | None = None) -> tuple[Array, MVMEnergy]:
         """An MVM on a read: forward ``W x`` (``x (..., in_features)`` → ``(..., out_features)``)
@@ -310,34 +376,81 @@ class Tile(eqx.Module):
         weight × input units, and its :class:`MVMEnergy` [J].
 
         ``key``: read noise (ideal wires) and ADC noise; required when either is non-zero.
+
+        Bound management (``bound_management="iterative"``, following aihwkit's
+        ``BoundManagementType.ITERATIVE``): after the read, every sample (input vector)
+        for which any pre-ADC output current of any tile reached the full scale,
+        ``|I| ≥ I_fs``, is read again with its input reduced by a factor ``f`` that doubles
+        on each round (line voltages ``DAC(x/(scale·f))·read_voltage``, the output
+        multiplied back by ``f``), until no output of it saturates or
+        :attr:`bound_management_rounds` re-reads are done (the last read is kept even if
+        still saturated).  Unlike aihwkit, which re-reads the whole batch, only the
+        saturated samples are re-read (the others' inputs are zero in the re-read) and
+        ``f`` never exceeds ``max_bm_factor`` nor makes ``f·Δ`` exceed ``max_bm_res``.
+        Each round is a ``lax.cond`` taken only when a sample needs it (so reverse-mode
+        differentiation works), with its own read-noise and ADC-noise keys (``key``
+        folded with the round); with IR drop it reuses the read's prepared networks.  The
+        energy includes the re-reads: their cells and wires, and the DAC and ADC
+        conversions of the re-read samples only.  Without saturation the outputs and
+        energy are those of ``bound_management="none"``, bit for bit.
         """
         n_out = self.in_features if transposed else self.out_features
         volts, scale, padded = self._encode_padded(x, transposed=transposed, name=name)
         k_noise, k_adc = (None, None) if key is None else tuple(jax.random.split(key))
-        if self.ir_drop:
-            currents, p_dev, p_wire = self._ir_drop_currents(read.prepared, padded, transposed=transposed)
-            device, wire = self.read_time * p_dev, self.read_time * p_wire
-        else:
-            currents = self._ideal_currents(read.delta_g, padded, transposed=transposed)
-            if read.variance is not None:
-                # independent Gaussian read noise of every cell in every read (every sample):
-                # exactly a Gaussian on each output current with variance Σ V²σ²
-                if k_noise is None:
-                    raise ValueError("key is required for an MVM on devices with read noise")
-                std = jnp.sqrt(self._ideal_currents(read.variance, padded**2, transposed=transposed))
-                currents = currents + std * fast_random.box_muller_normal(k_noise, currents.shape, currents.dtype)
-            device = self._ideal_cell_energy(read, volts, transposed=transposed)
-            wire = jnp.zeros_like(device)
-        currents = self.adc(currents, self.full_scale_current(g_per_w), key=k_adc)
-        out = currents.sum(axis=-2)[..., :n_out]
+        full_scale = self.full_scale_current(g_per_w)
+        currents, device, wire = self._analog(read, volts, padded, transposed=transposed, key=k_noise)
+        out = self.adc(currents, full_scale, key=k_adc).sum(axis=-2)[..., :n_out]
+        dac, adc = self._converter_energy(math.prod(volts.shape[:-1]), transposed=transposed, dtype=device.dtype)
+        energy = MVMEnergy(device, dac, adc, wire)
+        if self.bound_management_rounds:
+            out, energy = self._bound_management(read, jnp.asarray(x), scale, currents, out, energy,
+                                                 full_scale=full_scale, transposed=transposed,
+                                                 k_noise=k_noise, k_adc=k_adc)
         y = out / (self.read_voltage * g_per_w) * scale
-        dac, adc = self._converter_energy(volts, transposed=transposed, dtype=device.dtype)
-        return y, MVMEnergy(device, dac, adc, wire)
+        return y, energy
+
+    def _bound_management(self, read: TileRead, x: Array, scale: Array, currents: Array, out: Array,
+                          energy: MVMEnergy, *, full_scale, transposed: bool, k_noise, k_adc):
+        """Iterative bound management (:meth:`mvm`): from the first read's pre-ADC
+        ``currents`` [A] ``(..., n_tiles, len)`` and digitised, tile-summed outputs ``out``
+        [A] ``(..., n_out)``, re-read the saturated samples of ``x`` ``(..., n)`` (per-sample
+        ``scale`` ``(..., 1)``); returns ``out`` with each re-read sample's last output
+        times its factor ``f``, and ``energy`` plus that of the re-reads."""
+        n_out = out.shape[-1]
+        dac_1, adc_1 = self._converter_energy(1, transposed=transposed, dtype=energy.dac.dtype)
+
+        def saturated(cur):  # (...,): any used output of any tile at or beyond full scale
+            return jnp.any(jnp.abs(cur[..., :n_out]) >= full_scale, axis=(-2, -1))
+
+        def reread(i, carry):
+            out, f, need, e = carry
+            rerun = need[..., None]
+            f = jnp.where(rerun, 2.0 * f, f)
+            volts = self.dac(jnp.where(rerun, x / (scale * f), 0.0)) * self.read_voltage
+            fold = lambda k: None if k is None else jax.random.fold_in(k, i)  # noqa: E731
+            cur, device, wire = self._analog(read, volts, self._pad_input(volts, transposed=transposed),
+                                             transposed=transposed, key=fold(k_noise))
+            out_i = self.adc(cur, full_scale, key=fold(k_adc)).sum(axis=-2)[..., :n_out] * f
+            count = jnp.sum(need)
+            e = MVMEnergy(e.device + device, e.dac + count * dac_1, e.adc + count * adc_1, e.wire + wire)
+            new = (jnp.where(rerun, out_i, out), f, need & saturated(cur), e)
+            return jax.tree.map(lambda a, b: a.astype(b.dtype), new, carry)  # the dtypes lax.cond needs
+
+        carry = (out, jnp.ones_like(out[..., :1]), saturated(currents), energy)
+        for i in range(1, self.bound_management_rounds + 1):
+            pred = jnp.any(carry[2])
+            if isinstance(pred, jax.core.Tracer):
+                carry = jax.lax.cond(pred, lambda c, i=i: reread(i, c), lambda c: c, carry)
+            elif pred:  # eager: a Python branch (an eager lax.cond compiles its branches every call)
+                carry = reread(i, carry)
+        return carry[0], carry[3]
 
     def mvm_energy(self, read: TileRead, x: Array, *, transposed: bool = False) -> MVMEnergy:
         """The :class:`MVMEnergy` [J] of :meth:`mvm` on the same read and inputs, without
         computing its outputs (with IR drop the network is still solved: its power is the
-        cells' and wires' energy)."""
+        cells' and wires' energy).  Without bound management: the re-reads of
+        ``bound_management="iterative"`` depend on the outputs and are not included (the
+        energy of the first read only)."""
         volts, _, padded = self._encode_padded(x, transposed=transposed, name="x")
         if self.ir_drop:
             _, p_dev, p_wire = self._ir_drop_currents(read.prepared, padded, transposed=transposed)
@@ -345,7 +458,7 @@ class Tile(eqx.Module):
         else:
             device = self._ideal_cell_energy(read, volts, transposed=transposed)
             wire = jnp.zeros_like(device)
-        dac, adc = self._converter_energy(volts, transposed=transposed, dtype=device.dtype)
+        dac, adc = self._converter_energy(math.prod(volts.shape[:-1]), transposed=transposed, dtype=device.dtype)
         return MVMEnergy(device, dac, adc, wire)
 
 
