@@ -80,8 +80,9 @@ def test_coincidence_rule_equals_crossbar_shortcut(getkey):
 
 
 def test_registries_name_every_rule_and_algorithm():
-    assert {"coincidence", "programmed", "optax", "accumulate", "outer-gradient"} <= set(UPDATE_RULES)
-    assert set(ALGORITHMS) == {"analog-sgd", "mixed-precision", "sign-sgd", "float"}
+    assert {"coincidence", "programmed", "optax", "accumulate", "outer-gradient", "transfer"} <= set(UPDATE_RULES)
+    assert set(ALGORITHMS) == {"analog-sgd", "mixed-precision", "sign-sgd", "tiki-taka", "ttv2", "c-ttv2", "agad",
+                               "float"}
     for name, cls in ALGORITHMS.items():
         assert cls.name == name
     with pytest.raises(ValueError, match="unknown algorithm 'nope'"):

@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 from jaxtyping import Array, PRNGKeyArray
 
 from ...devices.core.contract import PulseCounts
@@ -59,25 +60,69 @@ class WeightChange(NamedTuple):
     delta: Array
 
 
+class UpdateCost(NamedTuple):
+    """What an update costs beyond writing the crossbar's own cells: the writes of other
+    arrays (a Tiki-Taka fast array) and the reads an update makes (transfer reads).
+
+    Attributes:
+        write_energy: energy [J] of those other writes.
+        read_energy: energy [J] of the update's reads in the cells and wires.
+        converter_energy: energy [J] of the update's DAC/ADC conversions.
+        pulses: pulses delivered to those other arrays.
+        time: duration [s] of the other writes and the reads (added to :attr:`Written.time`).
+    """
+
+    write_energy: Array
+    read_energy: Array
+    converter_energy: Array
+    pulses: Array
+    time: Array
+
+    @classmethod
+    def zeros(cls, dtype=None) -> "UpdateCost":
+        z = jnp.zeros((), dtype)
+        return cls(z, z, z, z, z)
+
+    def __add__(self, other: "UpdateCost") -> "UpdateCost":  # type: ignore[override]
+        return UpdateCost(*(a + b for a, b in zip(self, other)))
+
+
 class Written(NamedTuple):
-    """What a writing rule did: the crossbar's new state and the pulses each device
-    received (``PulseCounts`` of shape ``(devices_per_weight, in_features, out_features)``)."""
+    """What a writing rule did.
+
+    Attributes:
+        state: the crossbar's new state.
+        pulses: the pulses each device received, ``PulseCounts`` of shape
+            ``(devices_per_weight, in_features, out_features)``.
+        time: duration [s] of the crossbar's writes (pulse trains applied in parallel where
+            the hardware can: a coincidence update takes ``samples × slots × pulse_time``,
+            programmed pulses ``Σ_rows max(count) × pulse_time``, rows one after another).
+        cost: an :class:`UpdateCost` of what else the update did (None: nothing).
+    """
 
     state: Any
     pulses: PulseCounts
+    time: Array = 0.0
+    cost: UpdateCost | None = None
 
 
 class AbstractUpdateRule(eqx.Module):
     """An update rule: ``init(crossbar) -> state``; ``update(request, state, crossbar,
     crossbar_state, *, key) -> (request, state)``."""
 
-    def init(self, crossbar) -> Any:
-        """The rule's state for one crossbar (a pytree; ``()`` when it has none)."""
+    def init(self, crossbar, *, key: PRNGKeyArray | None = None) -> Any:
+        """The rule's state for one crossbar (a pytree; ``()`` when it has none).  ``key``:
+        for rules whose state holds devices (device-to-device variation); others ignore it."""
         return ()
 
     def update(self, request, state, crossbar, crossbar_state, *, key: PRNGKeyArray):
         """Turn ``request`` into the next request (or a :class:`Written`)."""
         raise NotImplementedError
+
+    def evolve(self, state, crossbar, duration) -> Any:
+        """The rule's state after ``duration`` [s] without pulses (rules whose state holds
+        devices let them relax; the others return it unchanged)."""
+        return state
 
     @staticmethod
     def _expect(request, kind, rule) -> None:
@@ -91,8 +136,9 @@ class Chain(AbstractUpdateRule):
 
     rules: tuple[AbstractUpdateRule, ...]
 
-    def init(self, crossbar):
-        return tuple(rule.init(crossbar) for rule in self.rules)
+    def init(self, crossbar, *, key=None):
+        keys = (None,) * len(self.rules) if key is None else tuple(jax.random.split(key, len(self.rules)))
+        return tuple(rule.init(crossbar, key=k) for rule, k in zip(self.rules, keys))
 
     def update(self, request, state, crossbar, crossbar_state, *, key):
         keys = (key,) if len(self.rules) == 1 else tuple(jax.random.split(key, len(self.rules)))
@@ -101,6 +147,9 @@ class Chain(AbstractUpdateRule):
             request, s = rule.update(request, s, crossbar, crossbar_state, key=k)
             new_states.append(s)
         return request, tuple(new_states)
+
+    def evolve(self, state, crossbar, duration):
+        return tuple(rule.evolve(s, crossbar, duration) for rule, s in zip(self.rules, state))
 
 
 def chain(*rules: AbstractUpdateRule) -> Chain:
@@ -122,5 +171,5 @@ def apply_rule(rule: AbstractUpdateRule, request, state, crossbar, crossbar_stat
     return out, state
 
 
-__all__ = ["AbstractUpdateRule", "Chain", "Gradient", "OuterProduct", "WeightChange", "Written", "apply_rule",
-           "chain"]
+__all__ = ["AbstractUpdateRule", "Chain", "Gradient", "OuterProduct", "UpdateCost", "WeightChange", "Written",
+           "apply_rule", "chain"]

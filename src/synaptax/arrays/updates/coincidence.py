@@ -86,6 +86,16 @@ def coincidence_update(crossbar, state, x: ArrayLike, d: ArrayLike, *, learning_
         depression pulses each device received, shape
         ``(devices_per_weight, in_features, out_features)``.
     """
+    new_state, up, down, _ = _coincidence(crossbar, state, x, d, learning_rate=learning_rate, key=key,
+                                          bit_length=bit_length, update_management=update_management,
+                                          batch_mode=batch_mode, bl_management=bl_management)
+    return new_state, crossbar.pulse_record(up, down)
+
+
+def _coincidence(crossbar, state, x, d, *, learning_rate, key, bit_length, update_management, batch_mode,
+                 bl_management):
+    """:func:`coincidence_update` returning ``(new_state, up, down, slots)``: the padded
+    weight counts and the number of slots per sample of the train that ran."""
     bit_length = check_int("bit_length", bit_length, minimum=1)
     if batch_mode not in ("aggregate", "sequential"):
         raise ValueError(f"batch_mode must be 'aggregate' or 'sequential', got {batch_mode!r}")
@@ -107,7 +117,8 @@ def coincidence_update(crossbar, state, x: ArrayLike, d: ArrayLike, *, learning_
     else:
         runs = [_sequential(crossbar, trains, n, c, k_dev) for n, c in zip(lengths, scales)]
         new_state, up, down = runs[0](state) if index is None else jax.lax.switch(index, runs, state)
-    return new_state, crossbar.pulse_record(up, down)
+    slots = lengths[0] if index is None else jnp.asarray(lengths, jnp.int32)[index]
+    return new_state, up, down, slots
 
 
 def _check_pair(crossbar, x, d) -> tuple[Array, Array]:
@@ -279,11 +290,13 @@ class StochasticCoincidence(AbstractUpdateRule):
 
     def update(self, request, state, crossbar, crossbar_state, *, key):
         self._expect(request, OuterProduct, "StochasticCoincidence")
-        new, pulses = coincidence_update(crossbar, crossbar_state, request.x, request.d,
-                                         learning_rate=request.learning_rate, key=key,
-                                         bit_length=self.bit_length, update_management=self.update_management,
-                                         batch_mode=self.batch_mode, bl_management=self.bl_management)
-        return Written(new, pulses), state
+        new, up, down, slots = _coincidence(crossbar, crossbar_state, request.x, request.d,
+                                            learning_rate=request.learning_rate, key=key,
+                                            bit_length=self.bit_length, update_management=self.update_management,
+                                            batch_mode=self.batch_mode, bl_management=self.bl_management)
+        samples = jnp.atleast_2d(jnp.asarray(request.x)).shape[0]
+        time = samples * slots * crossbar.device.pulse_time
+        return Written(new, crossbar.pulse_record(up, down), time), state
 
 
 __all__ = ["StochasticCoincidence", "coincidence_update"]

@@ -12,7 +12,7 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import ArrayLike, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, PRNGKeyArray
 
 from ... import _random as fast_random
 from ..._checks import check_finite, check_int
@@ -35,6 +35,19 @@ def programmed_update(crossbar, state, delta_w: ArrayLike, *, key: PRNGKeyArray,
     Returns:
         ``(new_state, pulses)`` as for :meth:`update_coincidence`.
     """
+    new, up, down = _programmed(crossbar, state, delta_w, key=key, stochastic_rounding=stochastic_rounding,
+                                max_pulses=max_pulses)
+    return new, crossbar.pulse_record(up, down)
+
+
+def programming_time(crossbar, up: Array, down: Array) -> Array:
+    """Duration [s] of programming the padded weight counts ``up``/``down``: rows one after
+    another, the cells of a row in parallel, so a row takes its largest count of pulses."""
+    return jnp.sum(jnp.max(up + down, axis=1)) * crossbar.device.pulse_time
+
+
+def _programmed(crossbar, state, delta_w, *, key, stochastic_rounding=True, max_pulses=None):
+    """:func:`programmed_update` returning ``(new_state, up, down)`` (padded weight counts)."""
     delta_w = jnp.asarray(delta_w)
     if delta_w.shape != (crossbar.out_features, crossbar.in_features):
         raise ValueError(f"delta_w must have shape (out_features, in_features) = "
@@ -51,8 +64,7 @@ def programmed_update(crossbar, state, delta_w: ArrayLike, *, key: PRNGKeyArray,
         n = jnp.clip(n, -max_pulses, max_pulses)
     n = crossbar.pad(n)
     up, down = jnp.maximum(n, 0), jnp.maximum(-n, 0)
-    return (crossbar.apply_pulses(state, up, down, key=k_dev, max_count=max_pulses),
-            crossbar.pulse_record(up, down))
+    return crossbar.apply_pulses(state, up, down, key=k_dev, max_count=max_pulses), up, down
 
 
 class ProgrammedPulses(AbstractUpdateRule):
@@ -72,9 +84,9 @@ class ProgrammedPulses(AbstractUpdateRule):
 
     def update(self, request, state, crossbar, crossbar_state, *, key):
         self._expect(request, WeightChange, "ProgrammedPulses")
-        new, pulses = programmed_update(crossbar, crossbar_state, request.delta, key=key,
-                                        stochastic_rounding=self.stochastic_rounding, max_pulses=self.max_pulses)
-        return Written(new, pulses), state
+        new, up, down = _programmed(crossbar, crossbar_state, request.delta, key=key,
+                                    stochastic_rounding=self.stochastic_rounding, max_pulses=self.max_pulses)
+        return Written(new, crossbar.pulse_record(up, down), programming_time(crossbar, up, down)), state
 
 
-__all__ = ["ProgrammedPulses", "programmed_update"]
+__all__ = ["ProgrammedPulses", "programmed_update", "programming_time"]

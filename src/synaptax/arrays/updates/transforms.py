@@ -37,7 +37,7 @@ class Optax(AbstractUpdateRule):
 
     optimizer: optax.GradientTransformation = eqx.field(static=True)
 
-    def init(self, crossbar):
+    def init(self, crossbar, *, key=None):
         return self.optimizer.init(jnp.zeros((crossbar.out_features, crossbar.in_features)))
 
     def update(self, request, state, crossbar, crossbar_state, *, key):
@@ -50,7 +50,7 @@ class Accumulate(AbstractUpdateRule):
     """Mixed-precision accumulation: ``χ ← χ + ΔW``; passes on ``trunc(χ/dw_min)·dw_min``
     (whole pulses) and keeps the remainder.  State: χ, ``(out_features, in_features)``."""
 
-    def init(self, crossbar):
+    def init(self, crossbar, *, key=None):
         return jnp.zeros((crossbar.out_features, crossbar.in_features))
 
     def update(self, request, state, crossbar, crossbar_state, *, key):

@@ -283,6 +283,16 @@ class AbstractDevice(eqx.Module):
         floats, or arrays when the model's parameters are traced)."""
 
     @property
+    def pulse_time(self) -> float:
+        """Time [s] one update pulse occupies in a pulse train (a slot of a coincidence
+        train, one programming pulse): the family's pulse width by default; families whose
+        update pulse is a train of gate pulses override it (the magneto-ionic burst)."""
+        width = getattr(self, "pulse_width", None)
+        if width is None:
+            raise NotImplementedError(f"{type(self).__name__} defines no pulse_width; override pulse_time")
+        return width
+
+    @property
     @abc.abstractmethod
     def nominal_step(self) -> ArrayLike:
         """Nominal conductance change [S] of one pulse at mid-range (a float, or a scalar

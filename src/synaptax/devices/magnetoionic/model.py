@@ -804,6 +804,12 @@ class MagnetoIonicSynapse(AbstractDevice):
         return PulseEnergy(up, down)
 
     @property
+    def pulse_time(self) -> float:
+        """Time [s] of one update pulse: a burst of ``train.burst`` gate pulses at the
+        train's period."""
+        return self.train.burst * self.train.period
+
+    @property
     def nominal_step(self) -> ArrayLike:
         """Conductance change [S] that ``apply_pulses(1)`` (one potentiation update pulse,
         its period and the train's ``rest``) makes on a relaxed nominal cell at mid-range:
