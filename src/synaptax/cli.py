@@ -62,6 +62,32 @@ def _add_train(sub):
     p.add_argument("--bit-length", type=int, default=31, help="coincidence pulse slots per sample (analog-sgd)")
     p.add_argument("--pulse-budget", type=int, default=1000,
                    help="most weights pulsed per layer and update (sign-sgd) (default: 1000)")
+    tt = "(Tiki-Taka family: tiki-taka, ttv2, c-ttv2, agad; default: the algorithm's)"
+    p.add_argument("--transfer-every", type=float, default=None, metavar="N",
+                   help=f"update cycles between transfers (samples; mini-batches for tiki-taka) {tt}")
+    p.add_argument("--transfer-lr", type=float, default=None, metavar="LR",
+                   help=f"transfer learning rate, multiplied by --lr {tt}")
+    p.add_argument("--fast-lr", type=float, default=None, metavar="LR", help=f"fast-array learning rate {tt}")
+    p.add_argument("--columns-per-transfer", type=int, default=None, metavar="N",
+                   help=f"columns of the fast array read and written per transfer {tt}")
+    p.add_argument("--buffer-threshold", type=float, default=None, metavar="T",
+                   help=f"buffer threshold in units of the fast array's dw_min (ttv2, c-ttv2, agad) {tt}")
+    p.add_argument("--chopper-probability", type=float, default=None, metavar="P",
+                   help=f"chopper flip probability per read (c-ttv2; agad: 1/period) {tt}")
+    p.add_argument("--momentum", type=float, default=None, metavar="M",
+                   help=f"fraction of the buffer kept after a transfer {tt}")
+    p.add_argument("--transfer-bit-length", type=int, default=None, metavar="N",
+                   help=f"most pulses per element and transfer (tiki-taka: coincidence slots) {tt}")
+    p.add_argument("--zero-shift-pulses", type=int, default=None, metavar="N",
+                   help=f"zero-shifting: N alternating pulse pairs bring the fast array to its symmetry point, "
+                        f"read as its reference (0: off) {tt}")
+    p.add_argument("--fast-device", default=None, metavar="NAME",
+                   help=f"device preset of the fast arrays {tt}")
+    p.add_argument("--mapping", default="differential", help="weight mapping: differential or reference")
+    p.add_argument("--bound-management", default="none",
+                   help="none or iterative: re-run an MVM whose output saturates the ADC with halved inputs")
+    p.add_argument("--noise-management", default="abs-max",
+                   help="abs-max (scale each input vector by its largest magnitude) or none")
     p.add_argument("--rest-time", type=float, default=0.0, help="seconds the devices evolve between updates")
     p.add_argument("--gate-voltage", type=float, default=None, metavar="V",
                    help="magneto-ionic devices: potentiation gate voltage, negative (default: the preset's, -25 V)")
@@ -102,7 +128,13 @@ def _cmd_train(args) -> int:
         dac_bits=args.dac_bits, adc_bits=args.adc_bits, w_max=args.w_max, max_tile=args.max_tile,
         ir_drop=args.ir_drop, r_wire=args.r_wire, train_samples=args.train_samples,
         test_samples=args.test_samples, data_dir=args.data_dir, gate_voltage=args.gate_voltage,
-        pulse_frequency=args.pulse_frequency, duty_cycle=args.duty_cycle, burst=args.burst)
+        pulse_frequency=args.pulse_frequency, duty_cycle=args.duty_cycle, burst=args.burst,
+        mapping=args.mapping, bound_management=args.bound_management, noise_management=args.noise_management,
+        transfer_every=args.transfer_every, transfer_lr=args.transfer_lr, fast_lr=args.fast_lr,
+        columns_per_transfer=args.columns_per_transfer, buffer_threshold=args.buffer_threshold,
+        chopper_probability=args.chopper_probability, momentum=args.momentum,
+        transfer_bit_length=args.transfer_bit_length, zero_shift_pulses=args.zero_shift_pulses,
+        fast_device=args.fast_device)
     config.validate()
     if args.optimizer not in ("sgd", "momentum", "adam"):
         raise _UsageError(f"unknown optimizer {args.optimizer!r}; valid: sgd, momentum, adam")
@@ -144,6 +176,7 @@ def _summary(report: dict, run_dir: Path) -> None:
         ("  converters", _fmt(report["converter_energy_per_update_J"], "J")),
         ("energy per update per cell", _fmt(report["energy_per_update_per_cell_J"], "J")),
         ("energy per inference", _fmt(report["energy_per_inference_J"], "J")),
+        ("device time per update", _fmt(report.get("latency_per_update_s"), "s")),
         ("wall time", f"{report['wall_time_s']:.1f} s"),
         ("run folder", str(run_dir)),
     ]

@@ -78,6 +78,14 @@ class TrainConfig:
         ir_drop: exact IR-drop solve in every MVM; r_wire: wire resistance per segment [Ω].
         train_samples, test_samples: use only the first N (0: all).
         data_dir: folder with the standard MNIST files (None: bundled subsets).
+        mapping: weight mapping, ``differential`` or ``reference``.
+        bound_management: ``none`` or ``iterative`` (re-run saturated MVMs with halved inputs).
+        noise_management: ``abs-max`` (inputs scaled by their largest magnitude) or ``none``.
+        transfer_every, transfer_lr, fast_lr, columns_per_transfer, buffer_threshold,
+            chopper_probability, momentum, transfer_bit_length, zero_shift_pulses, fast_device: the
+            Tiki-Taka family's
+            hyperparameters (:class:`~synaptax.training.algorithms.TransferAlgorithm`;
+            None keeps the algorithm's default; ``fast_device`` a preset name).
         gate_voltage, pulse_frequency, duty_cycle, burst: the gate-pulse protocol of the
             magneto-ionic devices (``con-*``, ``cofen-*``; None keeps the preset's):
             potentiation gate voltage [V] (< 0; depression pulses use its magnitude),
@@ -108,10 +116,33 @@ class TrainConfig:
     train_samples: int = 0
     test_samples: int = 0
     data_dir: str | None = None
+    mapping: str = "differential"
+    bound_management: str = "none"
+    noise_management: str = "abs-max"
+    transfer_every: float | None = None
+    transfer_lr: float | None = None
+    fast_lr: float | None = None
+    columns_per_transfer: int | None = None
+    buffer_threshold: float | None = None
+    chopper_probability: float | None = None
+    momentum: float | None = None
+    transfer_bit_length: int | None = None
+    zero_shift_pulses: int | None = None
+    fast_device: str | None = None
     gate_voltage: float | None = None
     pulse_frequency: float | None = None
     duty_cycle: float | None = None
     burst: int | None = None
+
+    #: The Tiki-Taka family's options (fields of :class:`TransferAlgorithm`).
+    TRANSFER_OPTIONS = ("transfer_every", "transfer_lr", "fast_lr", "columns_per_transfer", "buffer_threshold",
+                        "chopper_probability", "momentum", "transfer_bit_length", "zero_shift_pulses",
+                        "fast_device")
+
+    @property
+    def transfer_options(self) -> dict:
+        """The Tiki-Taka options that were given (not None)."""
+        return {n: getattr(self, n) for n in self.TRANSFER_OPTIONS if getattr(self, n) is not None}
 
     @property
     def pulse_protocol(self) -> dict:
@@ -148,6 +179,40 @@ class TrainConfig:
             raise TrainingError(f"duty_cycle must lie in (0, 1], got {self.duty_cycle}")
         if self.burst is not None and self.burst < 1:
             raise TrainingError(f"burst must be >= 1, got {self.burst}")
+        from .algorithms import TransferAlgorithm
+
+        if self.transfer_options and not issubclass(ALGORITHMS[self.algorithm], TransferAlgorithm):
+            family = ", ".join(n for n, c in ALGORITHMS.items() if issubclass(c, TransferAlgorithm))
+            raise TrainingError(f"{', '.join(self.transfer_options)} set the Tiki-Taka family's transfers "
+                                f"({family}), not {self.algorithm!r}")
+        for name in ("transfer_every", "buffer_threshold"):
+            v = getattr(self, name)
+            if v is not None and not (math.isfinite(v) and v > 0):
+                raise TrainingError(f"{name} must be positive, got {v}")
+        for name in ("transfer_lr", "fast_lr"):
+            v = getattr(self, name)
+            if v is not None and not (math.isfinite(v) and v >= 0):
+                raise TrainingError(f"{name} must be >= 0, got {v}")
+        for name in ("columns_per_transfer", "transfer_bit_length"):
+            v = getattr(self, name)
+            if v is not None and v < 1:
+                raise TrainingError(f"{name} must be >= 1, got {v}")
+        if self.zero_shift_pulses is not None and self.zero_shift_pulses < 0:
+            raise TrainingError(f"zero_shift_pulses must be >= 0, got {self.zero_shift_pulses}")
+        if self.chopper_probability is not None and not 0 <= self.chopper_probability <= 1:
+            raise TrainingError(f"chopper_probability must lie in [0, 1], got {self.chopper_probability}")
+        if self.momentum is not None and not 0 <= self.momentum < 1:
+            raise TrainingError(f"momentum must lie in [0, 1), got {self.momentum}")
+        if self.fast_device is not None and self.fast_device not in PRESETS:
+            raise TrainingError(f"unknown fast_device {self.fast_device!r}; valid names: {', '.join(sorted(PRESETS))}")
+        from ..arrays.mapping import MAPPINGS
+
+        if self.mapping not in MAPPINGS:
+            raise TrainingError(f"unknown mapping {self.mapping!r}; valid: {', '.join(MAPPINGS)}")
+        if self.bound_management not in ("none", "iterative"):
+            raise TrainingError(f"bound_management must be 'none' or 'iterative', got {self.bound_management!r}")
+        if self.noise_management not in ("abs-max", "none"):
+            raise TrainingError(f"noise_management must be 'abs-max' or 'none', got {self.noise_management!r}")
         if self.pulse_protocol and ALGORITHMS[self.algorithm].analog:
             from ..devices.magnetoionic import PRESETS as MAGNETOIONIC_PRESETS
 
@@ -175,13 +240,20 @@ def build(config: TrainConfig, total_steps: int, *, key=None) -> AbstractAlgorit
             device = device.with_pulse_protocol(**config.pulse_protocol)
         dac = DAC(bits=config.dac_bits or None)
         adc = ADC(bits=config.adc_bits or None, saturate=bool(config.adc_bits))
-        crossbars = [Crossbar(device, a, b, w_max=config.w_max, dac=dac, adc=adc,
+        tile = {}
+        if config.bound_management != "none":
+            tile["bound_management"] = config.bound_management
+        crossbars = [Crossbar(device, a, b, w_max=config.w_max, mapping=config.mapping, dac=dac, adc=adc,
                               max_tile_size=(config.max_tile, config.max_tile), ir_drop=config.ir_drop,
-                              r_row=config.r_wire, r_col=config.r_wire)
+                              r_row=config.r_wire, r_col=config.r_wire,
+                              input_scaling=config.noise_management.replace("-", "_"), **tile)
                      for a, b in zip(sizes[:-1], sizes[1:])]
         model = AnalogMLP(crossbars, activation=config.activation)
+    options = dict(config.transfer_options)
+    if "fast_device" in options:
+        options["fast_device"] = get_preset(options["fast_device"])
     return make_algorithm(config.algorithm, model, opt, sched, bit_length=config.bit_length,
-                          rest_time=config.rest_time, pulse_budget=config.pulse_budget)
+                          rest_time=config.rest_time, pulse_budget=config.pulse_budget, **options)
 
 
 def _subset(ds: Dataset, n: int, key) -> Dataset:
@@ -339,7 +411,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
     for epoch in range(start_epoch, config.epochs):
         order = _shuffled(len(train_data.labels), jax.random.fold_in(keys.shuffle, epoch))
         batches = order[:n_used].reshape(steps_per_epoch, config.batch_size)
-        sums = np.zeros(6)
+        sums = np.zeros(7)
         b = 0
         for length in chunk_lengths(steps_per_epoch):
             # one compiled scan per chunk; step b of the epoch uses fold_in(keys.steps, epoch·steps + b)
@@ -354,7 +426,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
                         f"The last good checkpoint (after epoch {epoch}) is kept in {str(run_dir)!r}; "
                         "try a smaller learning rate.")
                 sums += np.array([loss, float(m.correct[i]), float(m.write_energy[i]), float(m.read_energy[i]),
-                                  float(m.converter_energy[i]), float(m.pulses[i])])
+                                  float(m.converter_energy[i]), float(m.pulses[i]), float(m.latency[i])])
                 if progress is not None:
                     progress(epoch, b + i + 1, steps_per_epoch, sums[0] / (b + i + 1))
             ts = new_ts
@@ -371,6 +443,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
             "read_energy_per_update_J": float(sums[3] / steps_per_epoch),
             "converter_energy_per_update_J": float(sums[4] / steps_per_epoch),
             "pulses_per_update": float(sums[5] / steps_per_epoch),
+            "latency_per_update_s": float(sums[6] / steps_per_epoch),
         })
         wall = wall_before + time.perf_counter() - t0
         save_checkpoint(ckpt, ts, {"epoch": epoch + 1, "history": history, "config": config_dict,
@@ -399,6 +472,23 @@ def _plots(alg, ts, history, run_dir: Path) -> None:
         plot_conductance_histogram(conductances, run_dir / "conductance_histogram.png")
 
 
+def _algorithm_settings(alg) -> dict:
+    """The algorithm's hyperparameters as run (numbers, strings and booleans; devices by
+    class name)."""
+    out = {}
+    for f in dataclasses.fields(alg):
+        if f.name in ("model", "optimizer", "schedule"):
+            continue
+        v = getattr(alg, f.name)
+        if v is None or isinstance(v, (bool, int, float, str)):
+            out[f.name] = v
+        elif hasattr(v, "shape") and getattr(v, "shape", None) == ():
+            out[f.name] = float(v)
+        else:
+            out[f.name] = type(v).__name__
+    return out
+
+
 def _report(config, config_dict, alg, ts, train_data, test_data, history, wall, key) -> dict:
     last = history[-1]
     n_cells = 0
@@ -423,6 +513,11 @@ def _report(config, config_dict, alg, ts, train_data, test_data, history, wall, 
         "read_energy_per_update_J": last["read_energy_per_update_J"] if analog else None,
         "converter_energy_per_update_J": last["converter_energy_per_update_J"] if analog else None,
         "pulses_per_update": last["pulses_per_update"] if analog else None,
+        "latency_per_update_s": last.get("latency_per_update_s") if analog else None,
+        "device_time_s": (sum(h.get("latency_per_update_s", 0.0) for h in history) * (len(train_data.labels)
+                                                                                       // config.batch_size)
+                          if analog else None),
+        "algorithm_settings": _algorithm_settings(alg),
         "energy_per_inference_J": e_inf if analog else None,
         "device": config.device if analog else "float",
         "algorithm": config.algorithm,

@@ -8,6 +8,9 @@ Each algorithm is one file here and one line in :data:`ALGORITHMS`:
   programmed pulses.
 * ``"sign-sgd"`` — :class:`SignSGD`, one pulse in the gradient's sign direction on the
   ``pulse_budget`` largest-gradient weights of each layer.
+* ``"tiki-taka"``, ``"ttv2"``, ``"c-ttv2"``, ``"agad"`` — the Tiki-Taka family
+  (:mod:`~synaptax.training.algorithms.tiki_taka`): a fast array per layer, transfers into
+  the weights.
 
 An analog algorithm is an :class:`AnalogAlgorithm` with an ``update_rule``
 (:mod:`synaptax.arrays.updates`); :func:`make_algorithm` builds one by name.
@@ -24,12 +27,17 @@ from .base import AbstractAlgorithm, AnalogAlgorithm, StepMetrics, TrainState, c
 from .float_reference import FloatReference
 from .mixed_precision import MixedPrecision
 from .sign_sgd import SignBudget, SignSGD
+from .tiki_taka import AGAD, ChoppedTTv2, TikiTaka, TransferAlgorithm, TTv2
 
 #: Algorithms by name.
 ALGORITHMS: dict[str, type[AbstractAlgorithm]] = {
     AnalogSGD.name: AnalogSGD,
     MixedPrecision.name: MixedPrecision,
     SignSGD.name: SignSGD,
+    TikiTaka.name: TikiTaka,
+    TTv2.name: TTv2,
+    ChoppedTTv2.name: ChoppedTTv2,
+    AGAD.name: AGAD,
     FloatReference.name: FloatReference,
 }
 
@@ -75,7 +83,7 @@ def build_optimizer(name: str, learning_rate: float, *, total_steps: int, schedu
 
 
 __all__ = [
-    "ALGORITHMS", "AbstractAlgorithm", "Algorithm", "AnalogAlgorithm", "AnalogSGD", "FloatReference",
-    "MixedPrecision", "SignBudget", "SignSGD", "StepMetrics", "TrainState", "build_optimizer", "cross_entropy",
+    "AGAD", "ALGORITHMS", "AbstractAlgorithm", "Algorithm", "AnalogAlgorithm", "AnalogSGD", "ChoppedTTv2",
+    "FloatReference", "MixedPrecision", "SignBudget", "SignSGD", "TTv2", "TikiTaka", "TransferAlgorithm", "StepMetrics", "TrainState", "build_optimizer", "cross_entropy",
     "make_algorithm",
 ]

@@ -14,7 +14,13 @@ Energy of one update (training step), in joules: the write pulses (device physic
 :meth:`~synaptax.arrays.Crossbar.write_energy`), the forward reads of every layer and the
 backward (transposed) reads of every layer but the first (cells ``V²·G·t``, wires when IR
 drop is on, and converters), taken from the reads themselves (one read per layer and step
-serves its forward MVM, backward MVM and their energies).
+serves its forward MVM, backward MVM and their energies), plus what the update rule
+reports beyond its own writes (:class:`~synaptax.arrays.updates.UpdateCost`: a Tiki-Taka
+fast array's writes, the transfer reads).  Its simulated device time (``latency``): one
+``read_time`` per input vector and read, layers one after another, plus the writes'
+duration (:attr:`~synaptax.arrays.updates.Written.time`) and the rule's other work
+(re-runs of bound management are not counted in the time).  ``rest_time`` is not part of
+the latency.
 
 Keys: the step's key is split into the forward/backward stream and the update stream; the
 update stream is indexed by layer.
@@ -53,7 +59,8 @@ class TrainState(eqx.Module):
 
 class StepMetrics(NamedTuple):
     """Per-step scalars: loss, correct predictions, write / read (cells + wires) / converter
-    energy [J], and pulses delivered."""
+    energy [J], pulses delivered, and the update's simulated device time [s] (its reads,
+    layer after layer, and its writes)."""
 
     loss: Array
     correct: Array
@@ -61,6 +68,7 @@ class StepMetrics(NamedTuple):
     read_energy: Array
     converter_energy: Array
     pulses: Array
+    latency: Array
 
 
 def cross_entropy(logits: Array, labels: Array) -> Array:
@@ -135,7 +143,8 @@ class AnalogAlgorithm(AbstractAlgorithm):
         params = tuple(layer.bias for layer in self.model.layers)
         states = self.model.init_state(key=key)
         rule = self.update_rule
-        rule_states = tuple(rule.init(c) for c in self.model.crossbars)
+        k_rules = jax.random.split(jax.random.fold_in(key, 1), len(self.model.crossbars))
+        rule_states = tuple(rule.init(c, key=k) for c, k in zip(self.model.crossbars, k_rules))
         return TrainState(params, states, self.optimizer.init(params), rule_states, jnp.zeros((), jnp.int32))
 
     def predict(self, ts, x, *, key):
@@ -158,11 +167,13 @@ class AnalogAlgorithm(AbstractAlgorithm):
         (loss, (logits, traces)), (g_bias, g_probe) = jax.value_and_grad(
             loss_fn, argnums=(0, 1), has_aux=True)(ts.params, probes)
 
-        # energy of this step's reads: forward of every layer, backward of layers 2..L
-        read = conv = jnp.zeros(())
-        for trace, g in zip(traces, g_probe):
+        # energy of this step's reads: forward of every layer, backward of layers 2..L;
+        # their time: one read_time per input vector, layer after layer
+        read = conv = latency = jnp.zeros(())
+        for i, (layer, trace, g) in enumerate(zip(self.model.layers, traces, g_probe)):
             for e in (trace.energy, g.energy):
                 read, conv = read + e.device + e.wire, conv + e.dac + e.adc
+            latency = latency + (1 if i == 0 else 2) * trace.inputs.shape[0] * layer.crossbar.read_time
 
         updates, opt_state = self.optimizer.update(g_bias, ts.opt_state, ts.params)
         params = optax.apply_updates(ts.params, updates)
@@ -177,9 +188,14 @@ class AnalogAlgorithm(AbstractAlgorithm):
             written, rs = apply_rule(rule, request, rs, c, s, key=jax.random.fold_in(k_update, i))
             write = write + c.write_energy(s, written.pulses)
             pulses = pulses + jnp.sum(written.pulses.up) + jnp.sum(written.pulses.down)
+            latency = latency + written.time
+            if written.cost is not None:  # e.g. a fast array's writes and the transfer reads
+                write, read = write + written.cost.write_energy, read + written.cost.read_energy
+                conv, pulses = conv + written.cost.converter_energy, pulses + written.cost.pulses
+                latency = latency + written.cost.time
             new_states.append(c.evolve(written.state, self.rest_time))
-            rule_states.append(rs)
-        metrics = StepMetrics(loss, jnp.sum(jnp.argmax(logits, -1) == y), write, read, conv, pulses)
+            rule_states.append(rule.evolve(rs, c, self.rest_time))
+        metrics = StepMetrics(loss, jnp.sum(jnp.argmax(logits, -1) == y), write, read, conv, pulses, latency)
         return TrainState(params, tuple(new_states), opt_state, tuple(rule_states), ts.step + 1), metrics
 
 

@@ -52,7 +52,7 @@ class FloatReference(AbstractAlgorithm):
         updates, opt_state = self.optimizer.update(grads, ts.opt_state, eqx.filter(ts.params, eqx.is_inexact_array))
         params = eqx.apply_updates(ts.params, updates)
         zero = jnp.zeros(())
-        metrics = StepMetrics(loss, jnp.sum(jnp.argmax(logits, -1) == y), zero, zero, zero, zero)
+        metrics = StepMetrics(loss, jnp.sum(jnp.argmax(logits, -1) == y), zero, zero, zero, zero, zero)
         return TrainState(params, (), opt_state, (), ts.step + 1), metrics
 
 
