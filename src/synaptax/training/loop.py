@@ -193,12 +193,10 @@ class TrainConfig:
             v = getattr(self, name)
             if v is not None and not (math.isfinite(v) and v >= 0):
                 raise TrainingError(f"{name} must be >= 0, got {v}")
-        for name in ("columns_per_transfer", "transfer_bit_length"):
+        for name, least in (("columns_per_transfer", 1), ("transfer_bit_length", 1), ("zero_shift_pulses", 0)):
             v = getattr(self, name)
-            if v is not None and v < 1:
-                raise TrainingError(f"{name} must be >= 1, got {v}")
-        if self.zero_shift_pulses is not None and self.zero_shift_pulses < 0:
-            raise TrainingError(f"zero_shift_pulses must be >= 0, got {self.zero_shift_pulses}")
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < least):
+                raise TrainingError(f"{name} must be an integer >= {least}, got {v!r}")
         if self.chopper_probability is not None and not 0 <= self.chopper_probability <= 1:
             raise TrainingError(f"chopper_probability must lie in [0, 1], got {self.chopper_probability}")
         if self.momentum is not None and not 0 <= self.momentum < 1:

@@ -19,7 +19,9 @@ buffers.  One update (a mini-batch of ``B`` samples):
    of ``A`` (column ``i`` = the weights of input line ``i``), cycling through the columns.
    A column is read as the hardware reads it: a one-hot input through the tile (DAC,
    array, read noise, ADC).  All transfers due in one update read distinct columns of the
-   updated ``A`` in one batched read.
+   updated ``A`` in one batched read; a schedule that asks for more columns than the array
+   has is capped at one full sweep per update (a small layer then transfers less often than
+   ``transfer_every`` says).
 3. **Transfer write**, by variant:
 
    * *Tiki-Taka v1* (Gokmen & Haensch, Front. Neurosci. 14, 103 (2020) [pub];
@@ -51,8 +53,9 @@ buffers.  One update (a mini-batch of ``B`` samples):
 
 Energy and time of an update (:class:`~synaptax.arrays.updates.UpdateCost`, returned in the
 :class:`~synaptax.arrays.updates.Written`): the fast array's write pulses (device physics),
-the transfer reads (cells, wires and converters, as any MVM of the tile) and the transfer
-writes into ``W`` (the written crossbar's pulses).  Time: the fast array's trains
+the transfer reads (cells and wires as any MVM of the tile; converters: the ADC conversions
+of the tile and one DAC conversion per read, since a one-hot read drives a single line) and
+the transfer writes into ``W`` (the written crossbar's pulses).  Time: the fast array's trains
 (``B × slots × pulse_time``), one ``read_time`` per transfer read and the transfer writes
 (programmed one column at a time).
 
@@ -212,7 +215,8 @@ class Transfer(AbstractUpdateRule):
         return eqx.tree_at(lambda c: c.device, crossbar, self.fast_device)
 
     def columns_per_update(self, batch: int) -> int:
-        """Most columns read in one update of ``batch`` samples (static)."""
+        """Most columns the schedule asks for in one update of ``batch`` samples (static;
+        capped at the array's columns when the update runs)."""
         cycles = 1 if self.units_in_mbatch else batch
         return math.ceil(cycles / self.transfer_every - 1e-12) * self.columns_per_transfer
 
@@ -266,11 +270,7 @@ class Transfer(AbstractUpdateRule):
                           batch * slots * fast.device.pulse_time)
 
         # 2. the columns due this update, read from the updated fast array
-        cols = self.columns_per_update(batch)
-        if cols > n_in:
-            raise ValueError(f"transfer_every = {self.transfer_every} with columns_per_transfer = "
-                             f"{self.columns_per_transfer} reads {cols} columns per update of {batch} samples, "
-                             f"more than the {n_in} columns of the array; raise transfer_every")
+        cols = min(self.columns_per_update(batch), n_in)  # each column read at most once per update
         inc = 1 if self.units_in_mbatch else batch
         te = self.transfer_every
         due = (jnp.floor((state.cycles + inc) / te + 1e-9) - jnp.floor(state.cycles / te + 1e-9)).astype(jnp.int32)
@@ -284,8 +284,11 @@ class Transfer(AbstractUpdateRule):
         v, e = fast.forward_read(fast.read(a_new, key=kr1, batch=cols), onehot, key=kr2)  # (cols, out)
         if self.zero_shift_pulses:
             v = v - jnp.where(active[:, None], state.reference[:, index].T, 0.0)
-        share = n_cols.astype(x.dtype) / cols  # converters of the reads that ran
-        cost = cost + UpdateCost(jnp.zeros((), x.dtype), e.device + e.wire, (e.dac + e.adc) * share,
+        # converters: the ADCs of the reads that ran, as the tile counts them; of the DACs
+        # only the one driving the read's row (a one-hot read drives a single line)
+        share = n_cols.astype(x.dtype) / cols
+        converters = e.adc * share + n_cols * fast.dac.energy
+        cost = cost + UpdateCost(jnp.zeros((), x.dtype), e.device + e.wire, converters,
                                  jnp.zeros((), x.dtype), n_cols * crossbar.read_time)
 
         # 3. the transfer write
