@@ -4,7 +4,10 @@ Hand-computed references use a deterministic device (constant step, no variabili
 noise), ideal converters and inputs for which the coincidence trains fire in every slot
 (``p = q = 1``), so that every count is exact.
 """
+import json
 import math
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -17,7 +20,7 @@ from synaptax.circuits.converters import ADC, DAC
 from synaptax.devices import get_preset
 from synaptax.devices.generic import ConstantStepDevice
 from synaptax.training.algorithms import AGAD, ALGORITHMS, ChoppedTTv2, TikiTaka, TTv2, build_optimizer
-from synaptax.training.loop import TrainConfig, TrainingError, train
+from synaptax.training.loop import TrainConfig, TrainingError
 from synaptax.training.network import AnalogMLP
 
 pytestmark = pytest.mark.timeout(600)
@@ -295,26 +298,32 @@ def test_config_rejects_transfer_options_for_other_algorithms(tmp_path):
 
 
 # fast-mode accuracy: small data, a small network; fails if training breaks (chance is 10 %)
-# Fast mode: 124 updates (AGAD 186).  The transfers are sped up so that they can move the weights in
-# that time (the papers' schedules sweep the first layer's 784 columns once per 784
-# samples): 256 columns per update (a sweep every ~3 updates) and up to 2 pulses per
-# transfer; tiki-taka 16 columns per mini-batch.  AGAD with a chopper period of 2 sweeps
-# (its default warm-up of 50 sweeps would outlast the run).
+# Fast mode: 124 updates (AGAD 186), through the command line in a process of its own
+# (one compiled training program each, away from the test worker's other programs).  The
+# transfers are sped up so that they can move the weights in that time (the papers'
+# schedules sweep the first layer's 784 columns once per 784 samples): 256 columns per
+# update (a sweep every ~3 updates) and up to 2 pulses per transfer; tiki-taka 16 columns
+# per mini-batch.  AGAD with a chopper period of 2 sweeps (its default warm-up of 50 sweeps
+# would outlast the run).
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["tiki-taka", "ttv2", "c-ttv2", "agad"])
 def test_fast_mode_training(tmp_path, name):
-    tt = ({"transfer_every": 1 / 16} if name == "tiki-taka"
-          else {"transfer_every": 1 / 16, "transfer_bit_length": 2, "zero_shift_pulses": 100})
+    tt = (["--transfer-every", "0.0625"] if name == "tiki-taka"
+          else ["--transfer-every", "0.0625", "--transfer-bit-length", "2", "--zero-shift-pulses", "100"])
+    epochs = "2"
     if name == "agad":  # the reference of the last period needs a few periods: one more epoch
-        tt["chopper_probability"] = 0.5
-    cfg = TrainConfig(device="reram-sb", algorithm=name, hidden=(32,), epochs=3 if name == "agad" else 2,
-                      train_samples=1000,
-                      test_samples=500, learning_rate=0.5, **tt)
-    report = train(cfg, tmp_path / name, log=lambda s: None)
+        tt += ["--chopper-probability", "0.5"]
+        epochs = "3"
+    cmd = [sys.executable, "-m", "synaptax", "train", "--device", "reram-sb", "--algorithm", name, "--hidden", "32",
+           "--epochs", epochs, "--train-samples", "1000", "--test-samples", "500", "--lr", "0.5",
+           "--run-dir", str(tmp_path / "run"), "--json", str(tmp_path / "report.json"), "--progress", "never", *tt]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=540)
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = json.loads((tmp_path / "report.json").read_text())
     assert report["test_accuracy"] >= 0.6, report["test_accuracy"]  # chance: 0.1
     assert report["latency_per_update_s"] > 0 and report["device_time_s"] > 0
-    assert report["algorithm_settings"]["transfer_every"] == tt["transfer_every"]
-
+    assert report["algorithm_settings"]["transfer_every"] == 0.0625
+    assert report["config"]["algorithm"] == name
 
 def test_zero_shift_finds_the_symmetry_point_and_is_subtracted():
     # soft bounds with step_up/step_down = 1.2/0.8: symmetry point x* = 0.6 of the window;
