@@ -125,9 +125,7 @@ def test_chopper_sign_applies_to_the_fast_update_and_is_removed_in_the_buffer():
     c = _crossbar()
     rule = _rule()
     state = rule.init(c, key=jax.random.key(100))
-    state = type(state)(*[f if n != "chopper" else jnp.array([-1.0, 1.0, 1.0])
-                          for n, f in zip(state.__dataclass_fields__, [getattr(state, n)
-                                                                       for n in state.__dataclass_fields__])])
+    state = _replace(state, chopper=jnp.array([-1.0, 1.0, 1.0]))
     (_, s1, ws1), = _run(rule, c, 1, state=state)
     # column 0 of the fast array moved the other way ...
     np.testing.assert_allclose(c.weights(s1.fast), 4 * DW * SIGN * np.array([-1, 1, 1]), atol=1e-12)

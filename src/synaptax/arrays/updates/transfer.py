@@ -78,7 +78,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, PRNGKeyArray
 
 from ... import _random as fast_random
-from ..._checks import check_int, check_nonnegative, check_positive
+from ..._checks import check_int, check_nonnegative, check_positive, is_concrete
 from .base import AbstractUpdateRule, OuterProduct, UpdateCost, Written
 from .coincidence import _check_pair, _coincidence
 from .programmed import programming_time
@@ -195,9 +195,9 @@ class Transfer(AbstractUpdateRule):
         check_positive("buffer_threshold", self.buffer_threshold)
         for name in ("momentum", "auto_momentum"):
             v = getattr(self, name)
-            if _concrete(v) and not 0.0 <= float(v) < 1.0:
+            if is_concrete(v) and not 0.0 <= float(v) < 1.0:
                 raise ValueError(f"{name} must lie in [0, 1), got {float(v)!r}")
-        if _concrete(self.chopper_probability) and not 0.0 <= float(self.chopper_probability) <= 1.0:
+        if is_concrete(self.chopper_probability) and not 0.0 <= float(self.chopper_probability) <= 1.0:
             raise ValueError(f"chopper_probability must lie in [0, 1], got {float(self.chopper_probability)!r}")
         if self.dynamic and not self.buffered:
             raise ValueError("dynamic (AGAD) transfer needs buffered=True")
@@ -415,14 +415,6 @@ def _write_rows(crossbar, state, rows: Array, up: Array, down: Array, *, key, ma
     sub = jax.tree.map(lambda a: a[rows], state)
     sub = crossbar.mapping.apply(crossbar.device, sub, up[rows], down[rows], key=key, max_count=max_count)
     return jax.tree.map(lambda a, b: a.at[rows].set(b), state, sub)
-
-
-def _concrete(v) -> bool:
-    try:
-        float(v)
-        return True
-    except (TypeError, jax.errors.ConcretizationTypeError):
-        return False
 
 
 __all__ = ["Transfer", "TransferState"]
