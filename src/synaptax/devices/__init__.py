@@ -9,7 +9,9 @@ Every family implements :class:`AbstractDevice` (``init``, ``apply_pulses``, ``e
 * :mod:`.electrochemical` — ECRAM (Mg-ion, proton, oxygen-ion WO₃);
 * :mod:`.magnetoionic` — CoN / CoFeN nitride films, with their lab protocols;
 * :mod:`.spintronic` — the Co/Gd ferrimagnet;
-* :mod:`.registry` — every family's presets under one name space.
+* :mod:`.registry` — every family's presets under one name space;
+* :mod:`.describe` — what ``synaptax devices`` prints: the preset table, one preset's
+  parameters with their provenance tags, its pulse-response plot.
 """
 from .core import (AbstractDevice, AbstractDeviceState, AbstractTransducer, LinearTransducer, PulseCounts, PulseEnergy,
                    StepVariability, Variability, split_pulses, stack_models)
@@ -18,6 +20,8 @@ from .generic import (AbstractPulsedDevice, ConstantStepDevice, ExpStepDevice, L
                       PowStepDevice, PulsedState, SoftBoundsDevice)
 from .magnetoionic import MagnetoIonicState, MagnetoIonicSynapse, NitrideFilm, PulseTrain
 from .registry import PRESETS, get_preset
+from .describe import (PresetSummary, describe_preset, plain_text, plot_pulse_response, preset_table,
+                       pulse_response, summarise_preset)
 from .spintronic import OE, CoGdDevice, CoGdState, cogd_array, cogd_hall_bar
 
 __all__ = [
@@ -27,4 +31,6 @@ __all__ = [
     "AbstractDevice", "AbstractDeviceState", "AbstractPulsedDevice", "AbstractTransducer", "ConstantStepDevice", "ExpStepDevice",
     "LinearStepDevice", "LinearTransducer", "LookupTableDevice", "PRESETS", "PowStepDevice", "PulseCounts",
     "PulseEnergy", "PulsedState", "SoftBoundsDevice", "StepVariability", "Variability", "get_preset", "split_pulses", "stack_models",
+    "PresetSummary", "describe_preset", "plain_text", "plot_pulse_response", "preset_table", "pulse_response",
+    "summarise_preset",
 ]

@@ -271,6 +271,125 @@ def proton_ecram_ns() -> ECRAMDevice:
                                dynamic_energy=NS_TOTAL_ENERGY - NS_ION_ENERGY)
 
 
+# ----------------------------------------------------------------------------- provenance
+_FILM_GEOMETRY = {f"geometry.{k}": "paper: 100 × 500 µm² channel, 80 nm WO₃ film, 1 × 0.6 cm² in contact (§2, §7)"
+                  for k in ("channel_width", "channel_length", "thickness", "exchange_area")}
+#: The Mg law in the paper's film geometry (the constants above and their tags).
+_MG_LAW = {
+    "sensitivity": "paper: κ = 0.3 µS/(10 µA × 0.5 s) = 0.06 µS µC⁻¹, Fig. 3d",
+    "g_ref": "paper: 5 µS, Fig. 3d",
+    "exponent": "derived: ΔG(tens of µS) > 3 × ΔG(≈1 µS), Fig. 3e",
+    "ocp_slope": "paper: 110 mV per decade, Fig. 3b",
+    "g_eq": "paper: 40 µS, zero OCP, Fig. 8a",
+    "gate_resistance": "derived: from 90 aJ µm⁻² nS⁻¹ [paper §5], 32.4 kΩ",
+    "g_undoped": "paper: 80 nS, the bottom of the range reached (§6)",
+    "leak_ratio": "paper: σ_e/σ_ion of the PCE electrolyte, §5",
+    **_FILM_GEOMETRY,
+}
+_MG_FILM = {
+    **_MG_LAW,
+    "g_min": "paper: 80 nS – 2.3 mS, the range reached (§6)",
+    "g_max": "paper: 80 nS – 2.3 mS, the range reached (§6)",
+    "pulse_mode": "paper: current pulses",
+    "pulse_current": "paper: ±10 µA, Figs. 3d, 4, 7",
+    "pulse_width": "paper: 0.5 s",
+    "variability.d2d_step": "fit: κ 5 % device to device (\"consistent across devices\", Fig. 4)",
+    "variability.c2c": "fit: 5 % cycle to cycle",
+    "ocp_offset_std": "fit: 2 mV",
+}
+_TRAIN_SPREADS = {
+    "variability.d2d_step": "fit: κ 10 % device to device",
+    "variability.d2d_asymmetry": "fit: up/down asymmetry 2 % device to device",
+    "variability.c2c": "fit: 10 % cycle to cycle",
+    "ocp_offset_std": "fit: 5 mV cell-to-cell OCP offsets (the paper's Fig. 5 drift)",
+}
+_TRAIN_WINDOW = {"g_min": "assumed: 10–100 µS training window around G_eq (module docstring)",
+                 "g_max": "assumed: 10–100 µS training window around G_eq (module docstring)"}
+_MG_TRAIN = {
+    **_MG_LAW, **_TRAIN_WINDOW, **_TRAIN_SPREADS,
+    "pulse_mode": "assumed: ±2 µA × 0.5 s current pulses",
+    "pulse_current": "assumed: 2 µA, one of the amplitudes of Fig. 4b's sweep",
+    "pulse_width": "assumed: ±2 µA × 0.5 s training pulse (0.5 s the paper's width)",
+}
+_SCALED = "derived: ECRAMDevice.scaled to the new geometry"
+_H_LAW = {
+    "g_undoped": "derived: 1.9e-6 S cm⁻¹ before pulsing [paper §5, Fig. 7b] in the film geometry, 76 pS",
+    "g_ref": "paper: 5 µS, the Mg law's reference",
+    "exponent": "fit: p = 0.78, to paper Fig. 7 (Δσ/Δγ 10³× below Mg's at γ = 0.03, 76 pS undoped)",
+    "ocp_slope": "assumed: the OCP law as Mg's",
+}
+_H_WO3 = {
+    **_H_LAW, **_TRAIN_SPREADS,
+    "g_min": "assumed: 10–100 µS window around the γ ≈ 0.1 operating point",
+    "g_max": "assumed: 10–100 µS window around the γ ≈ 0.1 operating point",
+    "sensitivity": "derived: the H law's κ [fit to paper Fig. 7] moved to the H-EIS geometry (× 2000)",
+    "g_eq": "assumed: OCP zero at the γ ≈ 0.1 operating point, 29.5 µS [derived]",
+    "gate_resistance": "derived: from 18 aJ µm⁻² nS⁻¹ at the operating point [paper], 55 kΩ",
+    "geometry.channel_width": "assumed: w/l = 5, as the Mg film",
+    "geometry.channel_length": "assumed: w/l = 5, as the Mg film",
+    "geometry.thickness": "assumed: the Mg film's 80 nm",
+    "geometry.exchange_area": "derived: 2.5 nC/5 µC of the Mg film's (the same Δγ ≈ 1e-4 per pulse [paper])",
+    "leak_ratio": "assumed: electronically insulating electrolyte",
+    "pulse_mode": "paper: ±0.5 µA × 5 ms current pulses (Yao et al. 2020, as cited)",
+    "pulse_current": "paper: 0.5 µA, Δγ ≈ 1e-4 per pulse",
+    "pulse_width": "paper: 5 ms",
+}
+_100NM = {
+    **_MG_TRAIN,
+    **{k: f"{_SCALED}: × (w/l)·t ratio (mg-wo3's value)" for k in ("g_min", "g_max", "g_undoped", "g_ref", "g_eq")},
+    "sensitivity": f"{_SCALED}: κ × (w/l ratio)/(A_ex ratio) = × 1.2e9",
+    "gate_resistance": f"{_SCALED}: × 1/(A_ex ratio)",
+    "pulse_current": f"{_SCALED}: the same charge fraction per 0.5 s pulse, 0.33 fA",
+    "geometry.channel_width": "paper: 100 nm, the paper's target cell size",
+    "geometry.channel_length": "paper: 100 nm, the paper's target cell size",
+    "geometry.thickness": "assumed: 80 nm",
+    "geometry.exchange_area": "assumed: the whole 100 × 100 nm² channel exchanges ions",
+}
+_NS_SPREADS = {k: "assumed: no variability data, as mg-wo3" for k in _TRAIN_SPREADS}
+
+#: Provenance of every parameter each preset sets, by field path: ``"tag: note"``
+#: transcribed from the docstrings and comments above (the module docstring defines the
+#: tags).  Read by :func:`synaptax.devices.describe.describe_preset`; a field not listed is
+#: shown ``[untagged]``.
+PROVENANCE = {
+    "mg-wo3-film": _MG_FILM,
+    "mg-wo3-voltage": {
+        **_MG_FILM,
+        "pulse_mode": "paper: ±1 V × 500 ms voltage pulses, Fig. 5",
+        "pulse_voltage": "paper: 1 V, Fig. 5",
+    },
+    "mg-wo3": _MG_TRAIN,
+    "mg-wo3-100nm": _100NM,
+    "h-wo3": {**_H_WO3, "ion_loss_time": "fit: 3 s, to \"over a few seconds\" in air, paper Fig. 8b"},
+    "h-wo3-inert": {**_H_WO3, "ion_loss_time": "paper: no proton loss in Ar (retains like Mg-EIS), Fig. 8b"},
+    "o-wo3": {
+        **_TRAIN_WINDOW, **_TRAIN_SPREADS, **{k: "paper: the Mg film's geometry, as mg-wo3" for k in _FILM_GEOMETRY},
+        **{k: "assumed: channel response per donated electron as Mg's"
+           for k in ("sensitivity", "g_ref", "exponent", "g_undoped")},
+        "pulse_mode": "paper: O²⁻ needs high gate voltages (§1): voltage pulses",
+        "pulse_voltage": "derived: the V_p at which the paper's 2 pJ µm⁻² nS⁻¹ follows from the Mg law, 7.2 V",
+        "gate_resistance": "derived: passes mg-wo3's 1 µC per 0.5 s pulse, 3.6 MΩ",
+        "leak_ratio": "assumed: electronically insulating electrolyte",
+        "ion_loss_time": "assumed: 1 day, slow re-oxidation in air (paper §1, qualitative)",
+    },
+    "proton-ecram-ns": {
+        **_H_LAW, **_NS_SPREADS,
+        "ocp_slope": "assumed: the OCP law as Mg's (the H law of h-wo3)",
+        **{k: f"{_SCALED}: the H law of h-wo3 in the 30 × 60 nm² cell" for k in ("g_undoped", "g_ref", "sensitivity")},
+        "g_min": f"{_SCALED}: the 10–100 µS film window, 0.5–5 µS",
+        "g_max": f"{_SCALED}: the 10–100 µS film window, 0.5–5 µS",
+        "geometry.channel_width": "pub: 30 × 60 nm² cells (Onen et al., Science 377, 539 (2022)); w/l [assumed]",
+        "geometry.channel_length": "pub: 30 × 60 nm² cells (Onen et al., Science 377, 539 (2022)); w/l [assumed]",
+        "geometry.thickness": "assumed: 10 nm WO₃",
+        "pulse_width": "pub: 5 ns (Onen et al. 2022)",
+        "pulse_current": "derived: the charge of ≈ 500 steps across the window [assumed] in 5 ns",
+        "gate_resistance": "derived: makes the ionic work per pulse 15 aJ [pub] (≈ 0.9 V overpotential)",
+        "dynamic_energy": "derived: 2.7 fJ in total − 15 aJ ionic [pub], 2.685 fJ",
+        "leak_ratio": "assumed: PSG electrolyte, electronically insulating",
+        "ion_loss_time": "assumed: encapsulated, no proton loss",
+    },
+}
+
 #: Name → factory of the ECRAM presets (merged into :data:`synaptax.devices.PRESETS`).
 PRESETS = {
     "mg-wo3": mg_wo3,
@@ -283,5 +402,5 @@ PRESETS = {
     "proton-ecram-ns": proton_ecram_ns,
 }
 
-__all__ = ["PRESETS", "PAPER_FILM", "h_wo3", "h_wo3_inert", "mg_wo3", "mg_wo3_100nm", "mg_wo3_film",
+__all__ = ["PRESETS", "PROVENANCE", "PAPER_FILM", "h_wo3", "h_wo3_inert", "mg_wo3", "mg_wo3_100nm", "mg_wo3_film",
            "mg_wo3_voltage", "o_wo3", "proton_ecram_ns"]

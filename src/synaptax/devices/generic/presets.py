@@ -95,6 +95,62 @@ def epiram() -> ExpStepDevice:
     return _neurosim(64, 0.5, -0.5, 0.02, 50.2)
 
 
+# ----------------------------------------------------------------------------- provenance
+_WRITE_PULSE = {"pulse_voltage": "assumed: write-pulse amplitude (docstring)",
+                "pulse_width": "assumed: write-pulse width (docstring)"}
+_WINDOW_0P1_1 = {"g_min": "assumed: 0.1–1 µS range", "g_max": "assumed: 0.1–1 µS range"}
+_GV = "Gokmen & Vlasov, Front. Neurosci. 10, 333 (2016); device-physics.md §E"
+_AIHWKIT = "after aihwkit's ReRAM-SB preset (Gong et al., Nat. Commun. 9, 2102 (2018))"
+
+
+def _neurosim_provenance(after: str, c2c: str = "") -> dict:
+    pub = f"pub: NeuroSim benchmark, device-physics.md §E, after {after}"
+    return {
+        "levels": pub, "nl_up": pub, "nl_down": pub,
+        "variability.c2c_range": f"{pub}{c2c}",
+        "g_max": "assumed: 1 µS absolute scale (NeuroSim benchmarks quote on/off ratios)",
+        "g_min": "derived: g_max / on-off ratio (the ratio [pub: NeuroSim+ device table, recalled; verify])",
+        "step": "derived: (g_max − g_min)/levels, the mean step",
+        **_WRITE_PULSE,
+    }
+
+
+#: Provenance of the parameters each preset sets, by field path: ``"tag: note"``
+#: transcribed from the preset's docstring and comments (the module docstring defines the
+#: tags).  Read by :func:`synaptax.devices.describe.describe_preset`; a field not listed is
+#: shown ``[untagged]`` (or with the tag its class docstring gives an unchanged default).
+PROVENANCE = {
+    "ideal": {
+        **_WINDOW_0P1_1,
+        "step": f"derived: (g_max − g_min)/levels, ≈1000 states [pub: {_GV}]",
+        **_WRITE_PULSE,
+    },
+    "gokmen-vlasov": {
+        **_WINDOW_0P1_1,
+        "step": f"derived: Δw_min = 0.001 of a ±0.6 weight range [pub: {_GV}] × (g_max − g_min)",
+        "variability.d2d_step": f"pub: 30 % device-to-device spread of the step, {_GV}",
+        "variability.c2c": f"pub: 30 % cycle to cycle, {_GV}",
+        "variability.d2d_asymmetry": f"pub: 2 % up/down asymmetry spread, {_GV}",
+        "variability.d2d_bounds": f"pub: 30 % bounds spread, {_GV}",
+        **_WRITE_PULSE,
+    },
+    "reram-sb": {
+        "g_min": "assumed: 1–10 µS", "g_max": "assumed: 1–10 µS",
+        "step": f"derived: (g_max − g_min)/1000, ≈1000 steps at mid-range [assumed, {_AIHWKIT}]",
+        "variability.d2d_step": f"assumed: 30 % (the d2d argument), {_AIHWKIT}",
+        "variability.d2d_bounds": f"assumed: 30 % (the d2d argument), {_AIHWKIT}",
+        "variability.d2d_asymmetry": f"assumed: 10 %, {_AIHWKIT}",
+        "variability.c2c": f"assumed: 30 % of a step, {_AIHWKIT}",
+        "variability.read_noise": f"assumed: 1 %, {_AIHWKIT}",
+        **_WRITE_PULSE,
+    },
+    "ag-asi": _neurosim_provenance("Jo et al., Nano Lett. 10, 1297 (2010)"),
+    "taox-hfox": _neurosim_provenance("Wu et al., VLSI 2017"),
+    "pcmo": _neurosim_provenance("Park et al., IEDM 2013", "; C2C < 1 %, 0.5 % used"),
+    "alox-hfo2": _neurosim_provenance("Woo et al., EDL 2016"),
+    "epiram": _neurosim_provenance("Choi et al., Nat. Mater. 17, 335 (2018)"),
+}
+
 #: Presets of the generic pulsed family (merged into :data:`synaptax.devices.PRESETS`).
 PRESETS = {
     "ideal": idealized,
@@ -107,5 +163,5 @@ PRESETS = {
     "epiram": epiram,
 }
 
-__all__ = ["PRESETS", "ag_asi", "alox_hfo2", "epiram", "gokmen_vlasov", "idealized", "pcmo", "reram_soft_bounds",
-           "taox_hfox"]
+__all__ = ["PRESETS", "PROVENANCE", "ag_asi", "alox_hfo2", "epiram", "gokmen_vlasov", "idealized", "pcmo",
+           "reram_soft_bounds", "taox_hfox"]

@@ -263,7 +263,7 @@ def cofen_conditioned_fraction(state: str, relaxation: float) -> float:
 __all__ = [
     "ARRAY_FIRST_STEP", "ARRAY_MAX_STEP", "ARRAY_VARIABILITY", "COFEN_CONDITIONED", "COFEN_CYCLE_COUNT",
     "COFEN_CYCLE_OFF", "COFEN_CYCLE_ON", "COFEN_FIT", "COFEN_REMANENCE_RATIO", "COFEN_SAMPLE_AREA", "COFEN_TABLE",
-    "COFEN_TRAIN", "CON_FIT", "CON_FIXED", "CON_TRAIN", "ELECTROMAGNET_POWER", "PRESETS", "READOUT_G_OFF",
+    "COFEN_TRAIN", "CON_FIT", "CON_FIXED", "CON_TRAIN", "ELECTROMAGNET_POWER", "PRESETS", "PROVENANCE", "READOUT_G_OFF",
     "READOUT_G_ON", "cofen", "cofen_conditioned_fraction", "cofen_film", "cofen_high_m", "cofen_low_m", "con",
     "con_200nm", "con_25nm", "con_film", "exchange_efficiency", "simulate_conditioned_fraction",
 ]
@@ -274,4 +274,58 @@ PRESETS = {
     "con-200nm": con_200nm,
     "cofen-high-m": cofen_high_m,
     "cofen-low-m": cofen_low_m,
+}
+
+# ----------------------------------------------------------------------------- provenance
+_ARRAY = {
+    "train.amplitude": "paper: −25 V",
+    "train.width": "assumed: 1 s pulses",
+    "train.period": "assumed: back to back (duty cycle 1)",
+    "train.rest": "assumed: no rest after a train",
+    "train.depression": "assumed: depression by positive-gate pulses",
+    "train.depression_amplitude": "assumed: +25 V, the same width",
+    "transducer.g_off": "assumed: read element 0.1–1 µS linear in M (no paper builds one)",
+    "transducer.g_on": "assumed: read element 0.1–1 µS linear in M (no paper builds one)",
+    "variability.d2d_rate": "assumed: 10 % rate spread (the papers report single films)",
+    "variability.d2d_capacity": "assumed: 5 % capacity spread",
+    "variability.c2c_rate": "assumed: 5 % rate noise per train",
+    "variability.read_noise": "assumed: 1 % read noise",
+    "energy.cell_area": "assumed: 100 nm × 100 nm cells",
+    "energy.leakage_current_density": "derived: the CoFeN paper's 10 µA at 25 V on its 5 × 5 mm² sample",
+    "energy.edl_capacitance": "assumed: 10 µF cm⁻², a typical Helmholtz-layer value",
+}
+_CON_FILM = {
+    **{f"film.{k}": "fit: benchmarks/fit_magnetoionic.py" for k in CON_FIT},
+    "film.rate_ref": "paper: 0.8 emu cm⁻³ s⁻¹ at 200 nm, −25 V, over M_Co",
+    "film.voltage_ref": "paper: 25 V",
+    "film.edl_thickness": "assumed: \"less than 1 nm\" (CoFeN paper)",
+    "film.field_exponent": "derived: the 7.4-fold rate 200 nm → 5 nm [paper]",
+    "film.edl_exponent": "derived: = field_exponent (the interfacial field ∝ the double layer's charge)",
+    "film.capacity_ref": "paper: 248 emu cm⁻³ after 900 s at 200 nm",
+}
+_CON_READOUT = {"transducer.m_ref": "derived: M_Co·xmax(t), the steady magnetisation of field-driven extraction"}
+_COFEN_FILM = {
+    **_CON_FILM,
+    **{f"film.{k}": "fit: the CoN set (benchmarks/fit_magnetoionic.py), reused" for k in CON_FIT},
+    **{f"film.{k}": "assumed: CoN's thickness exponent"
+       for k in ("field_exponent", "capacity_exponent", "tau_exponent")},
+    **{f"film.{k}": "fit: benchmarks/fit_magnetoionic.py --cofen" for k in COFEN_FIT},
+    "film.thickness": "paper: 50 nm Co₀.₃₅Fe₀.₆₅N",
+    "film.saturation_magnetisation": "pub: Fe₆₅Co₃₅, μ0·M_s ≈ 2.4 T (textbook Slater–Pauling value)",
+    "remanence_ratio": "assumed: q = 0.8 (device-physics.md §B; the paper shows loops, not the number)",
+    "exchange_efficiency": "paper: η = ΔM_R/ΔM_S of Table 1",
+    "conditioned_fraction": "derived: the paper's conditioning protocol integrated by the model",
+    "transducer.m_ref": "derived: M_sat·(q·x_c + η·(xmax − x_c)), a film grown to capacity at zero field",
+}
+
+#: Provenance of the parameters each preset sets, by field path: ``"tag: note"``
+#: transcribed from the tags of the comments and docstrings above.  Read by
+#: :func:`synaptax.devices.describe.describe_preset`; a field not listed takes the tag of its
+#: class docstring when the preset keeps the class default, else it is shown ``[untagged]``.
+PROVENANCE = {
+    "con-25nm": {**_ARRAY, **_CON_FILM, **_CON_READOUT, "film.thickness": "paper: 25 nm (the paper's films: 5–200 nm)"},
+    "con-200nm": {**_ARRAY, **_CON_FILM, **_CON_READOUT,
+                  "film.thickness": "paper: 200 nm (the paper's films: 5–200 nm)"},
+    "cofen-high-m": {**_ARRAY, **_COFEN_FILM},
+    "cofen-low-m": {**_ARRAY, **_COFEN_FILM},
 }

@@ -92,8 +92,36 @@ def cogd_hall_bar_preset() -> CoGdDevice:
     return cogd_hall_bar(n_regions=64)
 
 
+# ----------------------------------------------------------------------------- provenance
+_STACK = {
+    "h_x": "paper: −500 Oe, Figs. 3–4",
+    "h_k": "fit: anisotropy_field(2 nm AlOx), Fig. 2(f) trend",
+    "g_min": "assumed: conductance mapping 1–10 µS",
+    "g_max": "assumed: conductance mapping 1–10 µS",
+    "set_current": "derived: the current whose nominal pulse SETs 3 % of the RESET regions",
+}
+
+#: Provenance of the parameters each preset sets, by field path: ``"tag: note"``
+#: transcribed from the docstrings above (the module docstring defines the tags).  Fields
+#: the presets keep at the class default take the tags of the
+#: :class:`~synaptax.devices.spintronic.cogd.CoGdDevice` docstring; a field neither lists
+#: is shown ``[untagged]`` (the array preset's 200 nm × 400 nm and 10 ns: its docstring's
+#: first line tags the scaled device as a whole [derived], the sizes themselves not).
+PROVENANCE = {
+    "cogd-hallbar": {
+        **_STACK,
+        "n_regions": "fit: N_r = 64",
+        "width": "paper: 10 µm Hall bar",
+        "pulse_width": "paper: 10 ms",
+    },
+    "cogd": {
+        **_STACK,
+        "n_regions": "assumed: N_r = 64 regions",
+    },
+}
+
 #: Name → factory (no arguments) of this family's presets (merged into
 #: ``synaptax.devices.PRESETS``).
 PRESETS = {"cogd": cogd_array, "cogd-hallbar": cogd_hall_bar_preset}
 
-__all__ = ["PRESETS", "cogd_array", "cogd_hall_bar", "cogd_hall_bar_preset", "scaled"]
+__all__ = ["PRESETS", "PROVENANCE", "cogd_array", "cogd_hall_bar", "cogd_hall_bar_preset", "scaled"]
