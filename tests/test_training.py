@@ -140,14 +140,15 @@ def test_report_has_required_keys_and_files(tmp_path):
     assert rep["train_samples"] == 800 and rep["test_samples"] == 500
     on_disk = json.loads((tmp_path / "run" / "report.json").read_text())
     assert on_disk["test_accuracy"] == rep["test_accuracy"]
-    for f in ("history.png", "conductance_histogram.png", "checkpoint.eqx", "config.json"):
+    for f in ("history.png", "conductance_histogram.png", "checkpoint-epoch0001.eqx", "config.json"):
         assert (tmp_path / "run" / f).stat().st_size > 0
 
 
 def test_nan_loss_keeps_previous_epoch_checkpoint(tmp_path, monkeypatch):
     run = tmp_path / "run"
     train(_cfg(algorithm="float", epochs=1), run, **QUIET)
-    before = (run / "checkpoint.eqx").read_bytes()
+    ck = run / "checkpoint-epoch0001.eqx"
+    before = ck.read_bytes()
     import synaptax.training.loop as loop
 
     real = loop._step
@@ -157,10 +158,11 @@ def test_nan_loss_keeps_previous_epoch_checkpoint(tmp_path, monkeypatch):
         return ts, m._replace(loss=jnp.nan)
 
     monkeypatch.setattr(loop, "_step", poisoned)
-    with pytest.raises(TrainingError, match="last good checkpoint"):
+    with pytest.raises(TrainingError, match="the loss became nan; stopped: the checkpoint after epoch 1"):
         train(_cfg(algorithm="float", epochs=2), run, resume=True, **QUIET)
-    assert (run / "checkpoint.eqx").read_bytes() == before
-    assert json.loads((run / "checkpoint.eqx.json").read_text())["epoch"] == 1
+    assert ck.read_bytes() == before
+    assert json.loads((run / "checkpoint-epoch0001.eqx.json").read_text())["epoch"] == 1
+    assert not (run / "checkpoint-epoch0002.eqx").exists()
 
 
 @pytest.mark.parametrize("argv, message", [

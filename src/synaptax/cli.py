@@ -1,7 +1,8 @@
 """The ``synaptax`` command line.
 
-``synaptax train``   train an MLP on MNIST with weights in crossbars; report accuracy and energy.
-``synaptax devices`` list the device presets.
+``synaptax train``     train an MLP on MNIST with weights in crossbars; report accuracy and energy
+                       (exit 0 finished, 1 error, 4 diverged, 130 interrupted).
+``synaptax devices``   the device presets as a table; ``devices show NAME`` one preset's parameters.
 ``synaptax reproduce`` run a paper's validation target (exit 0 passed, 3 not passed).
 
 Errors are reported as one message on stderr with a non-zero exit status, never a traceback.
@@ -16,21 +17,42 @@ import time
 from pathlib import Path
 
 
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    h, rest = divmod(seconds, 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
+
+
 class _Progress:
-    """A one-line text progress bar on stderr."""
+    """A one-line text progress bar on stderr, with the time spent and an estimate of the
+    time left (from the steps run since the first report, so compilation does not count)."""
 
     def __init__(self, epochs: int, enabled: bool):
         self.epochs = epochs
         self.enabled = enabled and sys.stderr.isatty() or enabled == "always"
         self.t0 = time.perf_counter()
+        self.first = None  # (time, global step) of the first report
+
+    def eta(self, epoch, batch, batches, now) -> float | None:
+        step = epoch * batches + batch
+        if self.first is None:
+            self.first = (now, step)
+            return None
+        t1, s1 = self.first
+        if step <= s1 or now <= t1:
+            return None
+        return (now - t1) / (step - s1) * (self.epochs * batches - step)
 
     def __call__(self, epoch, batch, batches, loss):
+        now = time.perf_counter()
+        eta = self.eta(epoch, batch, batches, now)
         if not self.enabled or (batch % 10 and batch != batches):
             return
         width = 30
         done = int(width * batch / batches)
+        left = f"ETA {_duration(eta)}" if eta is not None else "ETA --:--"
         msg = (f"\repoch {epoch + 1}/{self.epochs} [{'#' * done}{'.' * (width - done)}] "
-               f"{batch}/{batches} loss {loss:.4f} {time.perf_counter() - self.t0:6.1f} s")
+               f"{batch}/{batches} loss {loss:.4f} {_duration(now - self.t0)} {left} ")
         sys.stderr.write(msg)
         if batch == batches:
             sys.stderr.write("\n")
@@ -102,20 +124,79 @@ def _add_train(sub):
     p.add_argument("--w-max", type=float, default=1.0, help="weight of a full-range conductance difference")
     p.add_argument("--max-tile", type=int, default=512, help="largest crossbar tile, rows = cols (default: 512)")
     p.add_argument("--ir-drop", action="store_true", help="solve the wire network exactly in every MVM")
-    p.add_argument("--r-wire", type=float, default=1.06, help="wire resistance per cell segment in ohm (default: 1.06)")
+    p.add_argument("--r-wire", type=_r_wire, default=1.06, metavar="OHM|NODE",
+                   help="wire resistance per cell segment with --ir-drop: ohms, or a technology node of NeuroSim's "
+                        "cross-point wire table: 45nm (0.49), 32nm (0.73), 22nm (1.06), 14nm (2.03) (default: 1.06)")
     p.add_argument("--train-samples", type=int, default=0, help="use only the first N training images (0: all)")
     p.add_argument("--test-samples", type=int, default=0, help="use only the first N test images (0: all)")
     p.add_argument("--data-dir", default=None, help="folder with the standard MNIST files (default: bundled subsets)")
-    p.add_argument("--run-dir", default=None, help="run folder (default: runs/<device>-<algorithm>-seed<seed>)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
+    p.add_argument("--run-dir", default=None,
+                   help="run folder (default: runs/<device>-<algorithm>-seed<seed>-<hash of the settings>)")
+    p.add_argument("--resume", action="store_true", help="continue the run in the run folder from its last checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace a run already in the run folder")
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="take the settings from FILE: a run's config.json or report.json, or a TOML file "
+                        "(keys as the options' names, top level or under [train]); options given on the "
+                        "command line win")
     p.add_argument("--json", default=None, metavar="PATH", help="also write the JSON report to PATH")
     p.add_argument("--progress", choices=["auto", "always", "never"], default="auto", help="progress bar on stderr")
     p.set_defaults(func=_cmd_train)
+    return p
+
+
+def _r_wire(text: str):
+    """``--r-wire``: a resistance in ohms or a technology node such as ``22nm``."""
+    try:
+        return float(text)
+    except ValueError:
+        t = text.strip().lower().replace(" ", "")
+        if t.endswith("nm") and t[:-2].isdigit():
+            return t
+        raise argparse.ArgumentTypeError(f"expected ohms or a node such as 22nm, got {text!r}") from None
+
+
+#: ``synaptax train`` option → TrainConfig field, where the names differ.
+_OPTION_FIELDS = {"lr": "learning_rate", "hidden": "hidden"}
+
+
+def _explicit_options(parser, argv: list[str]) -> set[str]:
+    """Destinations of the options written on the command line (``--x v`` or ``--x=v``)."""
+    given = {a.split("=", 1)[0] for a in argv if a.startswith("-")}
+    return {a.dest for a in parser._actions if given & set(a.option_strings)}
+
+
+def _config_file(path: str) -> dict:
+    """Settings from ``--config FILE``: a JSON config or report, or a TOML file."""
+    from .training.io import CheckpointError, read_json
+
+    p = Path(path)
+    if p.suffix.lower() == ".toml":
+        import tomllib
+
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise _UsageError(f"--config: file {path!r} does not exist") from None
+        except (OSError, UnicodeDecodeError) as err:
+            raise _UsageError(f"--config: file {path!r} cannot be read: {err}") from None
+        except tomllib.TOMLDecodeError as err:
+            raise _UsageError(f"--config: {path!r} is not valid TOML: {err}") from None
+        data = data.get("train", data)
+    else:
+        try:
+            data = read_json(p, "--config file")
+        except CheckpointError as err:
+            raise _UsageError(str(err)) from None
+        if isinstance(data.get("config"), dict):  # a report.json
+            data = data["config"]
+    if not isinstance(data, dict):
+        raise _UsageError(f"--config: {path!r} holds no table of settings")
+    return data
 
 
 def _cmd_train(args) -> int:
     from .training.io import atomic_write_json
-    from .training.loop import TrainConfig, train
+    from .training.loop import TrainConfig, TrainingError, train
 
     try:
         hidden = tuple(int(h) for h in args.hidden.split(",") if h.strip())
@@ -135,34 +216,44 @@ def _cmd_train(args) -> int:
         chopper_probability=args.chopper_probability, momentum=args.momentum,
         transfer_bit_length=args.transfer_bit_length, zero_shift_pulses=args.zero_shift_pulses,
         fast_device=args.fast_device)
+    if args.config:
+        import dataclasses
+
+        values = _config_file(args.config)
+        try:
+            base = TrainConfig.from_dict(values, source=f"--config {args.config}")
+        except TypeError as err:
+            raise _UsageError(f"--config {args.config}: {err}") from None
+        explicit = {_OPTION_FIELDS.get(d, d) for d in args.explicit}
+        fields = {f.name for f in dataclasses.fields(TrainConfig)}
+        config = dataclasses.replace(base, **{f: getattr(config, f) for f in explicit & fields})
     config.validate()
-    if args.optimizer not in ("sgd", "momentum", "adam"):
-        raise _UsageError(f"unknown optimizer {args.optimizer!r}; valid: sgd, momentum, adam")
-    if args.schedule not in ("constant", "cosine", "step"):
-        raise _UsageError(f"unknown schedule {args.schedule!r}; valid: constant, cosine, step")
-    name = f"{'float' if args.algorithm == 'float' else args.device}-{args.algorithm}-seed{args.seed}"
-    run_dir = Path(args.run_dir or os.path.join("runs", name))
+    for name in ("optimizer", "schedule"):
+        valid = {"optimizer": ("sgd", "momentum", "adam"), "schedule": ("constant", "cosine", "step")}[name]
+        if getattr(config, name) not in valid:
+            raise TrainingError(f"unknown {name} {getattr(config, name)!r}; valid: {', '.join(valid)}")
+    run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / config.run_name()
     if args.json:
         json_path = Path(args.json)
         if json_path.parent and not json_path.parent.exists():
             raise _UsageError(f"--json: folder {str(json_path.parent)!r} does not exist")
-    progress = _Progress(args.epochs, {"auto": True, "always": "always", "never": False}[args.progress])
-    report = train(config, run_dir, resume=args.resume, progress=progress)
+    progress = _Progress(config.epochs, {"auto": True, "always": "always", "never": False}[args.progress])
+    report = train(config, run_dir, resume=args.resume, overwrite=args.overwrite, progress=progress)
     if args.json:
         atomic_write_json(args.json, report)
     _summary(report, run_dir)
     return 0
 
 
-def _fmt(value, unit=""):
-    if value is None:
-        return "n/a"
-    if isinstance(value, float) and unit:
-        return f"{value:.3e} {unit}"
-    return str(value)
+def _eng(value, unit: str) -> str:
+    """``value`` with an SI prefix, e.g. ``26.4 nJ``; ``n/a`` for None."""
+    from .devices.describe import si
+
+    return "n/a" if value is None else si(value, unit, 3)
 
 
-def _summary(report: dict, run_dir: Path) -> None:
+def _summary_rows(report: dict, run_dir: Path) -> list[tuple[str, str]]:
+    analog = report.get("energy_per_update_J") is not None
     rows = [
         ("device", report["device"]),
         ("algorithm", report["algorithm"]),
@@ -170,37 +261,67 @@ def _summary(report: dict, run_dir: Path) -> None:
         ("epochs", report["epochs"]),
         ("train / test samples", f"{report['train_samples']} / {report['test_samples']}"),
         ("test accuracy", f"{100 * report['test_accuracy']:.2f} %"),
-        ("energy per update", _fmt(report["energy_per_update_J"], "J")),
-        ("  write pulses", _fmt(report["write_energy_per_update_J"], "J")),
-        ("  cell reads", _fmt(report["read_energy_per_update_J"], "J")),
-        ("  converters", _fmt(report["converter_energy_per_update_J"], "J")),
-        ("energy per update per cell", _fmt(report["energy_per_update_per_cell_J"], "J")),
-        ("energy per inference", _fmt(report["energy_per_inference_J"], "J")),
-        ("device time per update", _fmt(report.get("latency_per_update_s"), "s")),
-        ("wall time", f"{report['wall_time_s']:.1f} s"),
-        ("run folder", str(run_dir)),
     ]
-    width = max(len(k) for k, _ in rows)
-    line = "+" + "-" * (width + 2) + "+" + "-" * 28 + "+"
+    if analog:
+        rows += [
+            ("energy per update (run mean)", _eng(report["energy_per_update_J"], "J")),
+            ("  write pulses", _eng(report["write_energy_per_update_J"], "J")),
+            ("  cell reads", _eng(report["read_energy_per_update_J"], "J")),
+            ("  converters", _eng(report["converter_energy_per_update_J"], "J")),
+            ("energy per update, last epoch", _eng(report["energy_per_update_last_epoch_J"], "J")),
+            ("energy per update per cell", _eng(report["energy_per_update_per_cell_J"], "J")),
+            ("total training energy", f"{_eng(report['total_training_energy_J'], 'J')} over {report['updates']} updates"),
+            ("pulses per update (mean)", f"{report['pulses_per_update']:.4g}"),
+            ("total pulses", f"{report['total_pulses']:.4g}"),
+            ("energy per inference", _eng(report["energy_per_inference_J"], "J")),
+            ("device time per update", _eng(report.get("latency_per_update_s"), "s")),
+            ("total device time", _eng(report.get("device_time_s"), "s")),
+        ]
+        phys = report.get("physical") or {}
+        if phys:
+            conv = lambda b: f"{b} bit" if b else "ideal"  # noqa: E731
+            rows.append(("converters", f"DAC {conv(phys['dac_bits'])}, ADC {conv(phys['adc_bits'])}"))
+            rows.append(("tiles", f"{phys['tile_rows']}×{phys['tile_cols']} max, "
+                                  f"{'+'.join(map(str, phys['tiles_per_layer']))} per layer"))
+            node = f" ({phys['wire_node']})" if phys.get("wire_node") else ""
+            rows.append(("wires", f"IR drop solved, {phys['r_row_ohm']:g} Ω per segment{node}" if phys["ir_drop"]
+                         else "ideal (--ir-drop to solve the wire network)"))
+        for e in report.get("ir_drop_effect") or []:
+            rows.append((f"  IR drop, layer {e['layer']}",
+                         f"max {_eng(e['max_voltage_drop_V'], 'V')} lost "
+                         f"({100 * e['max_voltage_drop_fraction']:.2g} % of the drive), output error "
+                         f"{100 * e['relative_output_error']:.2g} %"))
+    rows += [("wall time", f"{report['wall_time_s']:.1f} s"), ("run folder", str(run_dir))]
+    return [(k, str(v)) for k, v in rows]
+
+
+def _summary(report: dict, run_dir: Path) -> None:
+    rows = _summary_rows(report, run_dir)
+    kw = max(len(k) for k, _ in rows)
+    vw = max(len(v) for _, v in rows)
+    line = "+" + "-" * (kw + 2) + "+" + "-" * (vw + 2) + "+"
     print(line)
     for k, v in rows:
-        print(f"| {k:<{width}} | {str(v):<26} |")
+        print(f"| {k:<{kw}} | {v:<{vw}} |")
     print(line)
 
 
 def _add_reproduce(sub):
     p = sub.add_parser("reproduce", help="run a paper's validation target (A1…D6) and report pass/fail",
                        description="Run the protocol of a validation target from the papers and compare the "
-                                   "measured number with the expected one.")
+                                   "measured number with the expected one: a readable summary ending in PASS, "
+                                   "FAIL or KNOWN FAILURE (exit 0 passed, 3 not passed).")
     p.add_argument("target", nargs="?", help="target id, e.g. C2")
     p.add_argument("--list", action="store_true", help="list all targets")
-    p.add_argument("--json", default=None, metavar="PATH", help="write the result as JSON to PATH")
+    p.add_argument("--json", nargs="?", const="-", default=None, metavar="PATH",
+                   help="the result as JSON: on stdout instead of the summary (--json alone, after the target), "
+                        "or written to PATH with the summary printed")
     p.set_defaults(func=_cmd_reproduce)
 
 
 def _cmd_reproduce(args) -> int:
     from .training.io import atomic_write_json
-    from .validation import TARGETS, run_target, target_ids
+    from .validation import TARGETS, format_result, run_target, target_ids
 
     if args.list:
         for tid in target_ids():
@@ -209,20 +330,55 @@ def _cmd_reproduce(args) -> int:
             print(f"{tid:<4} {t.description}{flag}")
         return 0
     if not args.target:
-        raise _UsageError("give a target id (e.g. 'synaptax reproduce C2') or --list")
+        raise _UsageError("give a target id (e.g. 'synaptax reproduce C2', 'synaptax reproduce C2 --json') "
+                          "or --list")
     result = run_target(args.target)
-    if args.json:
-        atomic_write_json(args.json, result)
-    print(json.dumps(result, indent=2, default=str))
+    if args.json == "-":
+        print(json.dumps(result, indent=2, default=str, ensure_ascii=False))
+    else:
+        if args.json:
+            atomic_write_json(args.json, json.loads(json.dumps(result, default=str)))
+        print(format_result(result))
     return 0 if result["passed"] else 3
+
+
+def _add_devices(sub):
+    p = sub.add_parser("devices", help="the device presets as a table; 'devices show NAME' for one preset",
+                       description="Without arguments: every preset with its family, conductance range, states and "
+                                   "energy per pulse.  'show NAME': every parameter of a preset with its provenance "
+                                   "tag ([pub], [paper], [derived], [fit], [assumed]) and, with --plot, its pulse "
+                                   "response.")
+    p.add_argument("action", nargs="?", choices=["list", "show"], default="list")
+    p.add_argument("name", nargs="?", help="preset name (with show)")
+    p.add_argument("--plot", default=None, metavar="PATH", help="with show: write the pulse response to PATH (PNG)")
+    p.add_argument("--pulses", type=int, default=None, metavar="N",
+                   help="with --plot: N potentiation then N depression pulses (default: the preset's number of "
+                        "states, 10 to 500)")
+    p.set_defaults(func=_cmd_devices)
 
 
 def _cmd_devices(args) -> int:
     from .devices import PRESETS
+    from .devices.describe import describe_preset, plot_pulse_response, preset_table
 
-    for name in sorted(PRESETS):
-        doc = (PRESETS[name].__doc__ or "").strip().splitlines()[0]
-        print(f"{name:<15} {doc}")
+    if args.action == "list":
+        if args.name or args.plot or args.pulses is not None:
+            raise _UsageError("'synaptax devices' takes no preset name; use 'synaptax devices show NAME'")
+        print(preset_table())
+        return 0
+    if not args.name:
+        raise _UsageError(f"give a preset name: 'synaptax devices show NAME'; names: {', '.join(sorted(PRESETS))}")
+    if args.name not in PRESETS:
+        raise _UsageError(f"unknown device {args.name!r}; valid names: {', '.join(sorted(PRESETS))}")
+    if args.pulses is not None and args.pulses < 1:
+        raise _UsageError(f"--pulses must be >= 1, got {args.pulses}")
+    if args.pulses is not None and not args.plot:
+        raise _UsageError("--pulses needs --plot PATH")
+    print(describe_preset(args.name))
+    if args.plot:
+        resp = plot_pulse_response(args.name, args.plot, pulses=args.pulses)
+        print(f"\npulse response ({resp.pulses} potentiation then {resp.pulses} depression pulses) "
+              f"written to {args.plot}")
     return 0
 
 
@@ -231,26 +387,42 @@ class _UsageError(Exception):
 
 
 def main(argv: list[str] | None = None) -> int:
+    from . import __version__
+
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(prog="synaptax", description="Crossbar arrays of emerging synaptic devices, in JAX.")
+    parser.add_argument("--version", action="version", version=f"synaptax {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    _add_train(sub)
+    train_parser = _add_train(sub)
     _add_reproduce(sub)
-    p = sub.add_parser("devices", help="list the device presets")
-    p.set_defaults(func=_cmd_devices)
+    _add_devices(sub)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    args.explicit = _explicit_options(train_parser, argv) if args.command == "train" else set()
+    if args.command == "train":
+        print("synaptax: loading JAX ...", file=sys.stderr, flush=True)
+    from ._xla import apply_cpu_workaround
+
+    apply_cpu_workaround()
     from .training.datasets import DatasetError
-    from .training.loop import TrainingError
+    from .training.loop import DivergenceError, TrainingError
 
     try:
         return args.func(args)
+    except DivergenceError as err:
+        print(f"synaptax: {err}", file=sys.stderr)
+        return 4
     except (TrainingError, DatasetError, _UsageError, ValueError, OSError) as err:
         print(f"synaptax: error: {err}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # output piped into e.g. `head`, which closed it
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
-        print("synaptax: interrupted; finished epochs are kept in the run folder (use --resume)", file=sys.stderr)
+        print("synaptax: interrupted; finished epochs are kept in the run folder (continue with --resume; "
+              "a run interrupted in its first epoch leaves nothing)", file=sys.stderr)
         return 130
 
 

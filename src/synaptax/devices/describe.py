@@ -600,7 +600,7 @@ def plot_pulse_response(name_or_device, path, *, pulses: int | None = None, star
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from ..training.io import atomic_write_bytes
+    from .._files import atomic_write_bytes
 
     device, label = _resolve(name_or_device)
     resp = pulse_response(device, pulses=pulses, start=start, seed=seed)

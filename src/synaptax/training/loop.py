@@ -1,14 +1,21 @@
 """The training loop behind ``synaptax train``: data, epochs, evaluation, energy, checkpoints.
 
-A run folder holds ``config.json``, ``checkpoint.eqx`` (+ ``.json`` metadata, written after
-every epoch, atomically), ``report.json`` and the plots.  ``resume=True`` continues from
-the last finished epoch of a run folder made with the same configuration.
+A run folder holds ``config.json``, a verified checkpoint after every finished epoch
+(``checkpoint-epochNNNN.eqx`` + ``.json`` metadata with its SHA-256; the newest two are
+kept), ``report.json`` and the plots.  A folder that already holds a run is never written
+into unless the call says how: ``resume=True`` continues from its newest good checkpoint
+(same configuration, possibly more epochs), ``overwrite=True`` replaces it.  A run that
+diverges (non-finite loss, or a loss far above its start for a sustained stretch) stops
+with :class:`DivergenceError`, keeps the checkpoints of the epochs that finished and
+writes the report and plots for them.  A start that fails leaves no folder behind.
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -24,13 +31,24 @@ from ..circuits.converters import ADC, DAC
 from ..devices import PRESETS, get_preset
 from .algorithms import ALGORITHMS, AbstractAlgorithm, build_optimizer, make_algorithm
 from .datasets import Dataset, load_mnist
-from .io import atomic_write_json, load_checkpoint, save_checkpoint
+from .io import CheckpointError, atomic_write_json, load_checkpoint, meta_path, read_json, save_checkpoint
 from .layers import ACTIVATIONS
 from .network import AnalogMLP, FloatMLP
 
 
 class TrainingError(RuntimeError):
-    """A training run stopped (bad configuration, NaN loss, unusable run folder)."""
+    """A training run stopped (bad configuration, unusable run folder or checkpoint)."""
+
+
+class DivergenceError(TrainingError):
+    """The loss diverged; the run stopped.  ``report`` is the report written for the
+    epochs that finished (``status`` ``"diverged"``), ``checkpoint`` the path of the newest
+    kept checkpoint, or None when no epoch finished."""
+
+    def __init__(self, message: str, report: dict, checkpoint: Path | None):
+        super().__init__(message)
+        self.report = report
+        self.checkpoint = checkpoint
 
 
 class RunKeys(NamedTuple):
@@ -75,7 +93,11 @@ class TrainConfig:
         dac_bits, adc_bits: converter resolutions (0 for ideal converters).
         w_max: weight of a full-range conductance difference.
         max_tile: largest tile (rows = cols).
-        ir_drop: exact IR-drop solve in every MVM; r_wire: wire resistance per segment [Ω].
+        ir_drop: exact IR-drop solve in every MVM.
+        r_wire: wire resistance per cell segment of rows and columns [Ω], or a technology
+            node of NeuroSim's cross-point wire table (``"45nm"``, ``"32nm"``, ``"22nm"``,
+            ``"14nm"``: 0.49, 0.73, 1.06, 2.03 Ω; :data:`~synaptax.circuits.irdrop.
+            WIRE_RESISTANCE_PER_SEGMENT`).  Used with ``ir_drop`` only.
         train_samples, test_samples: use only the first N (0: all).
         data_dir: folder with the standard MNIST files (None: bundled subsets).
         mapping: weight mapping, ``differential`` or ``reference``.
@@ -92,6 +114,10 @@ class TrainConfig:
             pulse frequency [Hz] (> 0), duty cycle in (0, 1] (pulse width = duty /
             frequency), gate pulses per update pulse (≥ 1).  See
             :class:`synaptax.devices.magnetoionic.PulseTrain`.
+        divergence_factor, divergence_patience: the run stops as diverged when the loss is
+            not finite, when an epoch's mean loss exceeds ``divergence_factor`` times the
+            loss at the start (the first step's, before any update), or when
+            ``divergence_patience`` consecutive steps do.
     """
 
     device: str = "ideal"
@@ -112,7 +138,7 @@ class TrainConfig:
     w_max: float = 1.0
     max_tile: int = 512
     ir_drop: bool = False
-    r_wire: float = 1.06
+    r_wire: float | str = 1.06
     train_samples: int = 0
     test_samples: int = 0
     data_dir: str | None = None
@@ -133,6 +159,8 @@ class TrainConfig:
     pulse_frequency: float | None = None
     duty_cycle: float | None = None
     burst: int | None = None
+    divergence_factor: float = 10.0
+    divergence_patience: int = 20
 
     #: The Tiki-Taka family's options (fields of :class:`TransferAlgorithm`).
     TRANSFER_OPTIONS = ("transfer_every", "transfer_lr", "fast_lr", "columns_per_transfer", "buffer_threshold",
@@ -165,8 +193,13 @@ class TrainConfig:
                 raise TrainingError(f"{name} must be >= 0, got {getattr(self, name)}")
         if any(b == 1 for b in (self.dac_bits, self.adc_bits)):
             raise TrainingError("converter bits must be 0 (ideal) or >= 2")
-        if not self.learning_rate > 0 or not math.isfinite(self.learning_rate):
-            raise TrainingError(f"learning_rate must be positive, got {self.learning_rate}")
+        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise TrainingError(f"learning_rate must be a finite positive number, got {self.learning_rate}")
+        self.wire_resistance  # checks r_wire
+        if not (math.isfinite(self.divergence_factor) and self.divergence_factor > 1):
+            raise TrainingError(f"divergence_factor must be finite and > 1, got {self.divergence_factor}")
+        if self.divergence_patience < 1:
+            raise TrainingError(f"divergence_patience must be >= 1, got {self.divergence_patience}")
         if self.rest_time < 0:
             raise TrainingError(f"rest_time must be >= 0 s, got {self.rest_time}")
         if any(h < 1 for h in self.hidden):
@@ -222,6 +255,75 @@ class TrainConfig:
     def sizes(self) -> list[int]:
         return [784, *self.hidden, 10]
 
+    @property
+    def wire_resistance(self) -> tuple[float, float]:
+        """``(r_row, r_col)`` per cell segment [Ω], from ``r_wire`` (a number or a node)."""
+        r = self.r_wire
+        if isinstance(r, str):
+            from ..circuits.irdrop.wires import wire_resistance_per_segment
+
+            try:
+                w = wire_resistance_per_segment(r)
+            except ValueError as err:
+                raise TrainingError(f"r_wire: {err}") from None
+            return float(w.r_row), float(w.r_col)
+        if isinstance(r, bool) or not isinstance(r, (int, float)) or not (math.isfinite(r) and r >= 0):
+            raise TrainingError(f"r_wire must be a resistance >= 0 ohm or a node such as '22nm', got {r!r}")
+        return float(r), float(r)
+
+    def as_dict(self) -> dict:
+        """The configuration as JSON-ready values (``hidden`` as a list)."""
+        d = dataclasses.asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
+    @classmethod
+    def from_dict(cls, values: dict, *, source: str = "configuration") -> "TrainConfig":
+        """A configuration from a mapping of field names (``config.json`` of a run folder,
+        a ``report.json``'s ``config``, or a TOML table).  Dashes in names count as
+        underscores and ``lr`` as ``learning_rate``; an unknown name raises
+        :class:`TrainingError` naming it and ``source``."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        out = {}
+        for k, v in values.items():
+            name = {"lr": "learning_rate"}.get(str(k).replace("-", "_"), str(k).replace("-", "_"))
+            if name not in fields:
+                raise TrainingError(f"{source}: unknown setting {k!r}")
+            if name == "hidden":
+                if isinstance(v, str):
+                    v = [int(h) for h in v.split(",") if h.strip()]
+                if not isinstance(v, (list, tuple)) or not all(isinstance(h, int) for h in v):
+                    raise TrainingError(f"{source}: hidden must be a list of integers, got {v!r}")
+                v = tuple(v)
+            out[name] = _check_type(name, v, fields[name].type, source)
+        return cls(**out)
+
+    def run_name(self) -> str:
+        """Default run-folder name, unique per configuration:
+        ``<device>-<algorithm>-seed<seed>-<hash>``, the hash (8 hex digits) over every
+        setting except ``epochs`` (so a resumed run with more epochs keeps its folder)."""
+        d = self.as_dict()
+        d.pop("epochs")
+        digest = hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:8]
+        device = "float" if self.algorithm == "float" else self.device
+        return f"{device}-{self.algorithm}-seed{self.seed}-{digest}"
+
+
+_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
+
+
+def _check_type(name: str, value, annotation: str, source: str):
+    """``value`` if it fits the field's annotation (e.g. ``"float | None"``), else a
+    :class:`TrainingError` naming the setting and the source."""
+    kinds = [k.strip() for k in str(annotation).split("|")]
+    if name == "hidden" or (value is None and "None" in kinds):
+        return value
+    ok = any(isinstance(value, _TYPES.get(k, ())) and not (isinstance(value, bool) and k != "bool") for k in kinds)
+    if not ok:
+        want = " or ".join(k for k in kinds if k != "None")
+        raise TrainingError(f"{source}: {name} must be {want}, got {value!r}")
+    return float(value) if kinds[0] == "float" and isinstance(value, int) and "int" not in kinds else value
+
 
 def build(config: TrainConfig, total_steps: int, *, key=None) -> AbstractAlgorithm:
     """The algorithm (model, optimiser, schedule) a configuration describes.  ``key``
@@ -241,9 +343,10 @@ def build(config: TrainConfig, total_steps: int, *, key=None) -> AbstractAlgorit
         tile = {}
         if config.bound_management != "none":
             tile["bound_management"] = config.bound_management
+        r_row, r_col = config.wire_resistance
         crossbars = [Crossbar(device, a, b, w_max=config.w_max, mapping=config.mapping, dac=dac, adc=adc,
                               max_tile_size=(config.max_tile, config.max_tile), ir_drop=config.ir_drop,
-                              r_row=config.r_wire, r_col=config.r_wire,
+                              r_row=r_row, r_col=r_col,
                               input_scaling=config.noise_management.replace("-", "_"), **tile)
                      for a, b in zip(sizes[:-1], sizes[1:])]
         model = AnalogMLP(crossbars, activation=config.activation)
@@ -336,7 +439,105 @@ def _shuffled(n: int, key) -> np.ndarray:
     return np.asarray(jax.random.permutation(key, n))
 
 
-def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
+#: Files a run writes into its folder (what counts as "a run" there).
+RUN_FILES = ("config.json", "report.json", "history.png", "conductance_histogram.png")
+_CHECKPOINT_GLOB = "checkpoint-epoch*.eqx"
+_LEGACY_CHECKPOINT = "checkpoint.eqx"
+#: Checkpoints kept in a run folder (the newest ones).
+KEEP_CHECKPOINTS = 2
+
+
+def checkpoint_path(run_dir: str | Path, epoch: int) -> Path:
+    """Where the checkpoint after ``epoch`` finished epochs lives."""
+    return Path(run_dir) / f"checkpoint-epoch{epoch:04d}.eqx"
+
+
+def checkpoints(run_dir: str | Path) -> list[Path]:
+    """The checkpoints in a run folder, newest first (by the epoch in the name; a
+    checkpoint from an older synaptax, ``checkpoint.eqx``, comes last)."""
+    run_dir = Path(run_dir)
+    found = sorted(run_dir.glob(_CHECKPOINT_GLOB), reverse=True)
+    if (run_dir / _LEGACY_CHECKPOINT).exists() or meta_path(run_dir / _LEGACY_CHECKPOINT).exists():
+        found.append(run_dir / _LEGACY_CHECKPOINT)
+    return found
+
+
+def _run_files(run_dir: Path) -> list[Path]:
+    if not run_dir.is_dir():
+        return []
+    files = [run_dir / f for f in RUN_FILES if (run_dir / f).exists()]
+    for ck in checkpoints(run_dir):
+        files += [f for f in (ck, meta_path(ck)) if f.exists()]
+    return files
+
+
+def load_latest_checkpoint(run_dir: str | Path, like, *,
+                           log: Callable[[str], None] = lambda s: None) -> tuple[object, dict, Path]:
+    """The newest usable checkpoint of a run folder, loaded into the structure of ``like``.
+
+    A newer checkpoint that is corrupt (truncated, empty, garbage, its metadata missing or
+    not JSON) is skipped with a ``log`` line naming it and what is wrong; when none is
+    usable a :class:`TrainingError` names the newest and its fault.  Returns
+    ``(tree, meta, path)``."""
+    run_dir = Path(run_dir)
+    found = checkpoints(run_dir)
+    if not found:
+        raise TrainingError(f"no checkpoint in {str(run_dir)!r} (nothing to resume)")
+    first_error = None
+    for ck in found:
+        try:
+            tree, meta = load_checkpoint(ck, like)
+            if not isinstance(meta.get("epoch"), int) or not isinstance(meta.get("history"), list):
+                raise CheckpointError(f"checkpoint metadata {str(meta_path(ck))!r} lacks its epoch or history")
+        except CheckpointError as err:
+            first_error = first_error or err
+            log(f"skipping checkpoint: {err}")
+            continue
+        return tree, meta, ck
+    raise TrainingError(str(first_error))
+
+
+def _stale_temporaries(run_dir: Path) -> list[Path]:
+    """Temporary files of interrupted atomic writes of this folder's run files."""
+    names = (*RUN_FILES, "checkpoint-epoch")
+    return [f for f in run_dir.glob(".*.tmp") if any(f.name[1:].startswith(n) for n in names)]
+
+
+def _existing_run(run_dir: Path) -> str | None:
+    """A one-line description of the run in ``run_dir``, or None when it holds none."""
+    files = [f for f in _run_files(run_dir) if f.name != "config.json"]
+    if not files:  # nothing, or only the configuration of a run killed before its first epoch
+        return None
+    try:
+        report = read_json(run_dir / "report.json")
+        acc = report.get("test_accuracy")
+        status = report.get("status", "finished")
+        done, epochs = report.get("epochs_finished"), report.get("epochs", "?")
+        length = f"{done} of {epochs} epochs" if status != "finished" and done is not None else f"{epochs} epochs"
+        return (f"a {status} run of {length}"
+                + (f" (test accuracy {100 * acc:.2f} %)" if isinstance(acc, (int, float)) else ""))
+    except CheckpointError:
+        cks = checkpoints(run_dir)
+        if cks:
+            return f"an unfinished run ({cks[0].name})"
+        return "files of a run (" + ", ".join(f.name for f in files[:3]) + ")"
+
+
+def _check_writable(run_dir: Path) -> None:
+    """Raise unless ``run_dir`` exists as a writable folder or can be created."""
+    probe = run_dir
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise TrainingError(f"run folder {str(run_dir)!r}: {str(probe)!r} is a file, not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise TrainingError(f"run folder {str(run_dir)!r} is not writable ({str(probe)!r} is read-only)")
+
+
+def train(config: TrainConfig, run_dir: str | Path | None = None, *, resume: bool = False,
+          overwrite: bool = False,
           progress: Callable[[int, int, int, float], None] | None = None,
           log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> dict:
     """Train, evaluating after every epoch; return the report (also written to
@@ -344,24 +545,38 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
 
     Args:
         config: the run's configuration.
-        run_dir: run folder (created).  Checkpoints and the report go there.
-        resume: continue from ``run_dir``'s checkpoint (its configuration must match,
-            except for a larger number of epochs; a learning-rate schedule then follows the
-            new total).
+        run_dir: run folder (default ``runs/`` + :meth:`TrainConfig.run_name`).  Created
+            when the run starts (not when it fails before); a folder that already holds a
+            run is refused unless ``resume`` or ``overwrite``.
+        resume: continue from ``run_dir``'s newest good checkpoint (its configuration must
+            match, except for a larger number of epochs; a learning-rate schedule then
+            follows the new total).
+        overwrite: replace the run in ``run_dir`` (its files are removed once the new run
+            has its data and model, just before the first step).
         progress: called as ``progress(epoch, batch, batches, loss)`` after every batch.
         log: where one-line messages go.
+
+    Raises:
+        TrainingError: bad configuration, data, run folder or checkpoint (nothing is
+            written then).
+        DivergenceError: the loss diverged; report and plots cover the finished epochs.
     """
     config.validate()
-    run_dir = Path(run_dir)
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as err:
-        raise TrainingError(f"run folder {str(run_dir)!r} is not writable: {err.strerror or err}") from None
-    config_dict = dataclasses.asdict(config)
-    config_dict["hidden"] = list(config.hidden)
+    if resume and overwrite:
+        raise TrainingError("resume and overwrite exclude each other")
+    run_dir = Path(run_dir) if run_dir is not None else Path("runs") / config.run_name()
+    _check_writable(run_dir)
+    existing = _existing_run(run_dir)
+    if resume and existing is None:
+        if (run_dir / "config.json").exists():
+            raise TrainingError(f"--resume: no checkpoint in {str(run_dir)!r}: its run stopped before the first "
+                                "epoch finished; start it again without --resume")
+        raise TrainingError(f"--resume: no run to resume in {str(run_dir)!r}")
+    if existing is not None and not (resume or overwrite):
+        can_resume = "resume it (--resume), " if checkpoints(run_dir) else ""
+        raise TrainingError(f"run folder {str(run_dir)!r} already holds {existing}; {can_resume}"
+                            "replace it (--overwrite) or choose another folder (--run-dir)")
+    config_dict = config.as_dict()
 
     from .datasets import DatasetError
 
@@ -384,55 +599,130 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
     history: list[dict] = []
     start_epoch = 0
     wall_before = 0.0
-    ckpt = run_dir / "checkpoint.eqx"
+    reference_loss = None
+    ck = None
     if resume:
-        if not ckpt.exists():
-            raise TrainingError(f"--resume: no checkpoint in {str(run_dir)!r}")
-        ts, meta = load_checkpoint(ckpt, ts)
+        ts, meta, ck = load_latest_checkpoint(run_dir, ts, log=log)
         same = {k: v for k, v in config_dict.items() if k != "epochs"}
         saved = meta.get("config") or {}
         # options added after a checkpoint was written count as their defaults
         defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
         if {k: saved.get(k, defaults.get(k)) for k in same} != same:
-            raise TrainingError("--resume: the checkpoint was made with a different configuration; "
-                                f"its configuration: {json.dumps(meta.get('config'))}")
+            diff = [k for k in same if saved.get(k, defaults.get(k)) != same[k]]
+            raise TrainingError(f"--resume: the checkpoint {str(ck)!r} was made with a different configuration "
+                                f"({', '.join(f'{k}={saved.get(k, defaults.get(k))!r}' for k in diff)})")
         start_epoch, history, wall_before = meta["epoch"], meta["history"], meta.get("wall_time_s", 0.0)
+        reference_loss = meta.get("reference_loss")
         if start_epoch > config.epochs:
             raise TrainingError(f"--resume: the checkpoint already has {start_epoch} epochs, more than --epochs "
                                 f"{config.epochs}")
-        log(f"resuming {run_dir} after epoch {start_epoch}")
-    atomic_write_json(run_dir / "config.json", config_dict)
+        log(f"resuming {run_dir} after epoch {start_epoch} ({ck.name})")
 
+    created = not run_dir.exists()
+    wrote_checkpoint = False
+    try:
+        if overwrite and existing is not None:
+            for f in _run_files(run_dir):
+                f.unlink()
+            log(f"replacing {existing} in {run_dir} (--overwrite)")
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            for tmp in _stale_temporaries(run_dir):  # left by a run killed while writing
+                tmp.unlink(missing_ok=True)
+            atomic_write_json(run_dir / "config.json", config_dict)
+        except OSError as err:
+            raise TrainingError(f"run folder {str(run_dir)!r} is not writable: {err.strerror or err}") from None
+        result = _epochs(config, config_dict, alg, ts, train_data, test_data, keys, run_dir, history,
+                         start_epoch, steps_per_epoch, wall_before, reference_loss, ck, progress, log)
+        wrote_checkpoint = True
+        return result
+    except DivergenceError:
+        wrote_checkpoint = True  # its report is kept
+        raise
+    except BaseException:
+        # a start that failed before any epoch finished leaves nothing behind
+        if not wrote_checkpoint and not checkpoints(run_dir) and not resume:
+            for f in _run_files(run_dir):
+                f.unlink(missing_ok=True)
+            if created:
+                try:
+                    run_dir.rmdir()
+                except OSError:
+                    pass
+        raise
+
+
+def _save_epoch(run_dir: Path, ts, meta: dict) -> Path:
+    """Write the checkpoint after ``meta['epoch']`` epochs beside the older ones, then
+    remove all but the newest :data:`KEEP_CHECKPOINTS`."""
+    path = checkpoint_path(run_dir, meta["epoch"])
+    save_checkpoint(path, ts, meta)
+    for old in checkpoints(run_dir)[KEEP_CHECKPOINTS:]:
+        for f in (meta_path(old), old):  # metadata first: a leaves file without it is ignored
+            f.unlink(missing_ok=True)
+    return path
+
+
+def _epochs(config, config_dict, alg, ts, train_data, test_data, keys, run_dir, history, start_epoch,
+            steps_per_epoch, wall_before, reference_loss, newest, progress, log) -> dict:
     t0 = time.perf_counter()
     images, labels = jnp.asarray(train_data.images), jnp.asarray(train_data.labels)
     n_used = steps_per_epoch * config.batch_size
+    compiled = False
+    stopped = None  # newest: the checkpoint the run resumed from, then the last one written
     for epoch in range(start_epoch, config.epochs):
         order = _shuffled(len(train_data.labels), jax.random.fold_in(keys.shuffle, epoch))
         batches = order[:n_used].reshape(steps_per_epoch, config.batch_size)
         sums = np.zeros(7)
         b = 0
+        above = 0  # consecutive steps with the loss above the divergence threshold
         for length in chunk_lengths(steps_per_epoch):
+            if not compiled:
+                log(f"compiling the training step ({alg.__class__.__name__}, "
+                    f"{'-'.join(map(str, config.sizes))}); this takes a few seconds to a minute ...")
+                t_compile = time.perf_counter()
             # one compiled scan per chunk; step b of the epoch uses fold_in(keys.steps, epoch·steps + b)
             new_ts, m = run_steps(alg, ts, images, labels, batches[b:b + length], key=keys.steps,
                                   first=epoch * steps_per_epoch + b)
             m = jax.device_get(m)
+            if not compiled:
+                compiled = True
+                log(f"compiled and ran the first {length} steps in {time.perf_counter() - t_compile:.1f} s")
+            losses = np.asarray(m.loss, dtype=np.float64)
+            if reference_loss is None and math.isfinite(losses[0]):
+                reference_loss = float(losses[0])  # the first step's loss: the untrained network's
+            threshold = None if reference_loss is None else config.divergence_factor * reference_loss
             for i in range(length):
-                loss = float(m.loss[i])
+                loss = float(losses[i])
                 if not math.isfinite(loss):
-                    raise TrainingError(
-                        f"loss became {loss} at epoch {epoch + 1}, batch {b + i + 1}; training stopped. "
-                        f"The last good checkpoint (after epoch {epoch}) is kept in {str(run_dir)!r}; "
-                        "try a smaller learning rate.")
+                    stopped = dict(epoch=epoch + 1, batch=b + i + 1, loss=loss,
+                                   reason=f"the loss became {loss}")
+                    break
+                above = above + 1 if threshold is not None and loss > threshold else 0
+                if above >= config.divergence_patience:
+                    stopped = dict(epoch=epoch + 1, batch=b + i + 1, loss=loss,
+                                   reason=(f"the loss ({loss:.4g}) stayed above {config.divergence_factor:g}x its "
+                                           f"start ({reference_loss:.4g}) for {above} steps"))
+                    break
                 sums += np.array([loss, float(m.correct[i]), float(m.write_energy[i]), float(m.read_energy[i]),
                                   float(m.converter_energy[i]), float(m.pulses[i]), float(m.latency[i])])
                 if progress is not None:
                     progress(epoch, b + i + 1, steps_per_epoch, sums[0] / (b + i + 1))
+            if stopped:
+                break
             ts = new_ts
             b += length
+        if not stopped and threshold is not None and sums[0] / steps_per_epoch > threshold:
+            stopped = dict(epoch=epoch + 1, batch=steps_per_epoch, loss=float(sums[0] / steps_per_epoch),
+                           reason=(f"the epoch's mean loss ({sums[0] / steps_per_epoch:.4g}) is above "
+                                   f"{config.divergence_factor:g}x its start ({reference_loss:.4g})"))
+        if stopped:
+            break
         acc = evaluate(alg, ts, test_data, key=jax.random.fold_in(keys.evaluate, epoch))
         n_seen = steps_per_epoch * config.batch_size
         history.append({
             "epoch": epoch + 1,
+            "updates": steps_per_epoch,
             "train_loss": sums[0] / steps_per_epoch,
             "train_accuracy": sums[1] / n_seen,
             "test_accuracy": acc,
@@ -444,30 +734,61 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
             "latency_per_update_s": float(sums[6] / steps_per_epoch),
         })
         wall = wall_before + time.perf_counter() - t0
-        save_checkpoint(ckpt, ts, {"epoch": epoch + 1, "history": history, "config": config_dict,
-                                   "wall_time_s": wall})
+        newest = _save_epoch(run_dir, ts, {"epoch": epoch + 1, "history": history, "config": config_dict,
+                                           "wall_time_s": wall, "reference_loss": reference_loss})
         log(f"epoch {epoch + 1}/{config.epochs}: loss {history[-1]['train_loss']:.4f}, "
             f"test accuracy {100 * acc:.2f} %")
 
-    report = _report(config, config_dict, alg, ts, train_data, test_data, history,
-                     wall_before + time.perf_counter() - t0, keys.report)
+    wall = wall_before + time.perf_counter() - t0
+    if stopped:
+        where = (f"the checkpoint after epoch {history[-1]['epoch']} ({str(newest)!r}) is kept, and the report "
+                 f"and plots cover the {len(history)} finished epoch{'s' if len(history) != 1 else ''}"
+                 if history and newest is not None else
+                 f"no epoch finished, so there is no checkpoint; the report is {str(run_dir / 'report.json')!r}")
+        message = (f"training diverged at epoch {stopped['epoch']}, batch {stopped['batch']}: {stopped['reason']}; "
+                   f"stopped: {where}. Try a smaller learning rate.")
+        if history:
+            # the report describes the state after the last finished epoch (the checkpoint's)
+            ts_done, _, _ = load_latest_checkpoint(run_dir, ts)
+            report = _report(config, config_dict, alg, ts_done, train_data, test_data, history, wall, keys.report)
+        else:
+            report = {"test_accuracy": None, "epochs": config.epochs, "epochs_finished": 0, "history": [],
+                      "config": config_dict,
+                      "device": config.device if alg.analog else "float", "algorithm": config.algorithm,
+                      "wall_time_s": wall}
+        report |= {"status": "diverged", "stopped": stopped, "message": message}
+        atomic_write_json(run_dir / "report.json", report)
+        if history:
+            _plots(config, alg, ts_done, history, run_dir)
+        raise DivergenceError(message, report, newest if history else None)
+
+    report = _report(config, config_dict, alg, ts, train_data, test_data, history, wall, keys.report)
     atomic_write_json(run_dir / "report.json", report)
-    _plots(alg, ts, history, run_dir)
+    _plots(config, alg, ts, history, run_dir)
     return report
 
 
-def _plots(alg, ts, history, run_dir: Path) -> None:
+def run_title(config: TrainConfig) -> str:
+    """A figure title naming the run: device, algorithm, seed."""
+    device = "float" if config.algorithm == "float" else config.device
+    return f"{device} · {config.algorithm} · seed {config.seed}"
+
+
+def _plots(config, alg, ts, history, run_dir: Path) -> None:
     from .plots import plot_conductance_histogram, plot_history
 
-    plot_history(history, run_dir / "history.png")
+    plot_history(history, run_dir / "history.png", title=run_title(config))
     if alg.analog:
-        conductances = {}
+        layers = []
         for i, (c, s) in enumerate(zip(alg.model.crossbars, ts.states)):
             gp, gm = c.conductances(s)
-            conductances[f"layer {i + 1} G+"] = np.asarray(gp)
+            g = {"G+": np.asarray(gp)} if gm is not None else {"G": np.asarray(gp)}
             if gm is not None:
-                conductances[f"layer {i + 1} G-"] = np.asarray(gm)
-        plot_conductance_histogram(conductances, run_dir / "conductance_histogram.png")
+                g["G-"] = np.asarray(gm)
+            g_min, g_max = c.device.conductance_range
+            layers.append({"name": f"layer {i + 1} ({c.in_features}×{c.out_features})", "conductances": g,
+                           "g_min": float(np.min(g_min)), "g_max": float(np.max(g_max))})
+        plot_conductance_histogram(layers, run_dir / "conductance_histogram.png", title=run_title(config))
 
 
 def _algorithm_settings(alg) -> dict:
@@ -487,14 +808,55 @@ def _algorithm_settings(alg) -> dict:
     return out
 
 
+def _physical_settings(config: TrainConfig, alg) -> dict:
+    """Every physical setting that shaped an analog run (SI units)."""
+    c = alg.model.crossbars[0]
+    tile = c.tile
+    r_row, r_col = config.wire_resistance
+    return {
+        "ir_drop": bool(config.ir_drop),
+        "wires": ("exact wire network in every MVM" if config.ir_drop else "ideal (not simulated)"),
+        "r_row_ohm": r_row, "r_col_ohm": r_col,
+        "wire_node": config.r_wire if isinstance(config.r_wire, str) else None,
+        "tile_rows": tile.max_tile_size[0], "tile_cols": tile.max_tile_size[1],
+        "tiles_per_layer": [int(np.prod(x.tile.tile_grid)) for x in alg.model.crossbars],
+        "mapping": config.mapping, "devices_per_weight": int(c.devices_per_weight),
+        "dac_bits": tile.dac.bits, "adc_bits": tile.adc.bits,
+        "dac_energy_per_conversion_J": float(tile.dac.energy), "adc_energy_per_conversion_J": float(tile.adc.energy),
+        "read_voltage_V": float(tile.read_voltage), "read_time_s": float(tile.read_time),
+        "adc_out_bound": float(tile.out_bound),
+        "input_scaling": tile.input_scaling, "bound_management": tile.bound_management,
+        "rest_time_s": float(config.rest_time),
+        "g_min_S": float(np.min(c.device.conductance_range[0])),
+        "g_max_S": float(np.max(c.device.conductance_range[1])),
+    }
+
+
+def _ir_drop_effects(alg, ts, x, key) -> list[dict]:
+    """What the wires did in each layer (largest voltage lost on the wires, output error
+    against ideal wires), on the inputs each layer sees when the trained network reads
+    the test images ``x``."""
+    from ..arrays.diagnostics import ir_drop_effect, ir_drop_effect_report
+
+    _, traces = eqx.filter_jit(alg.model)(ts.states, x, key=key)
+    return [{"layer": i + 1} | ir_drop_effect_report(eqx.filter_jit(ir_drop_effect)(c, s, t.inputs))
+            for i, (c, s, t) in enumerate(zip(alg.model.crossbars, ts.states, traces))]
+
+
 def _report(config, config_dict, alg, ts, train_data, test_data, history, wall, key) -> dict:
     last = history[-1]
+    analog = alg.analog
     n_cells = 0
-    if alg.analog:
+    if analog:
         n_cells = sum(c.in_features * c.out_features * c.devices_per_weight for c in alg.model.crossbars)
     sample = jnp.asarray(test_data.images[: min(1000, len(test_data.labels))])
     e_inf = float(_inference_energy(alg, ts, sample, key))
-    analog = alg.analog
+    steps = len(train_data.labels) // config.batch_size
+    updates = sum(h.get("updates", steps) for h in history)
+
+    def total(name):
+        return float(sum(h.get(name, 0.0) * h.get("updates", steps) for h in history))
+
     extra = {}
     train = getattr(alg.model.crossbars[0].device, "train", None) if analog else None
     if train is not None:  # magneto-ionic devices: the gate-pulse protocol that ran
@@ -503,18 +865,28 @@ def _report(config, config_dict, alg, ts, train_data, test_data, history, wall, 
                                 "depression": train.depression,
                                 "depression_amplitude_V": float(train.depression_amplitude),
                                 "rest_after_train_s": float(train.rest)}
+    if analog:
+        extra["physical"] = _physical_settings(config, alg)
+        if config.ir_drop:
+            extra["ir_drop_effect"] = _ir_drop_effects(alg, ts, sample[:100], jax.random.fold_in(key, 1))
+    e_total = total("energy_per_update_J")
     return extra | {
+        "status": "finished",
         "test_accuracy": last["test_accuracy"],
-        "energy_per_update_J": last["energy_per_update_J"] if analog else None,
-        "energy_per_update_per_cell_J": last["energy_per_update_J"] / n_cells if analog else None,
-        "write_energy_per_update_J": last["write_energy_per_update_J"] if analog else None,
-        "read_energy_per_update_J": last["read_energy_per_update_J"] if analog else None,
-        "converter_energy_per_update_J": last["converter_energy_per_update_J"] if analog else None,
-        "pulses_per_update": last["pulses_per_update"] if analog else None,
-        "latency_per_update_s": last.get("latency_per_update_s") if analog else None,
-        "device_time_s": (sum(h.get("latency_per_update_s", 0.0) for h in history) * (len(train_data.labels)
-                                                                                       // config.batch_size)
-                          if analog else None),
+        # run means over every update of every epoch; the last epoch's in *_last_epoch_*
+        "energy_per_update_J": e_total / updates if analog else None,
+        "energy_per_update_last_epoch_J": last["energy_per_update_J"] if analog else None,
+        "energy_per_update_per_cell_J": e_total / updates / n_cells if analog else None,
+        "write_energy_per_update_J": total("write_energy_per_update_J") / updates if analog else None,
+        "read_energy_per_update_J": total("read_energy_per_update_J") / updates if analog else None,
+        "converter_energy_per_update_J": total("converter_energy_per_update_J") / updates if analog else None,
+        "total_training_energy_J": e_total if analog else None,
+        "pulses_per_update": total("pulses_per_update") / updates if analog else None,
+        "pulses_per_update_last_epoch": last["pulses_per_update"] if analog else None,
+        "total_pulses": total("pulses_per_update") if analog else None,
+        "updates": updates,
+        "latency_per_update_s": total("latency_per_update_s") / updates if analog else None,
+        "device_time_s": total("latency_per_update_s") if analog else None,
         "algorithm_settings": _algorithm_settings(alg),
         "energy_per_inference_J": e_inf if analog else None,
         "device": config.device if analog else "float",
@@ -522,6 +894,7 @@ def _report(config, config_dict, alg, ts, train_data, test_data, history, wall, 
         "network": "-".join(str(s) for s in config.sizes),
         "cells": n_cells,
         "epochs": config.epochs,
+        "epochs_finished": len(history),
         "train_samples": len(train_data.labels),
         "test_samples": len(test_data.labels),
         "train_data": train_data.source,
@@ -529,8 +902,17 @@ def _report(config, config_dict, alg, ts, train_data, test_data, history, wall, 
         "history": history,
         "config": config_dict,
         "backend": jax.default_backend(),
+        "synaptax_version": _version(),
     }
 
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
 __all__ = [
-    "TrainConfig", "TrainingError", "build", "chunk_lengths", "evaluate", "run_steps", "train",
+    "DivergenceError", "KEEP_CHECKPOINTS", "RUN_FILES", "RunKeys", "TrainConfig", "TrainingError", "build",
+    "checkpoint_path", "checkpoints", "chunk_lengths", "evaluate", "load_latest_checkpoint", "run_steps",
+    "run_title", "train",
 ]
