@@ -24,3 +24,12 @@ def getkey():
         return jax.random.fold_in(base, next(counter))
 
     return _getkey
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _drop_compiled_programs():
+    """Drop JAX's compiled programs after each test module.  A test worker otherwise keeps
+    every program it ever compiled; in full runs a worker holding many hundreds of them
+    crashed twice inside XLA's compiler (an abort, a segfault) on tests that pass alone."""
+    yield
+    jax.clear_caches()

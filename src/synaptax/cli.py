@@ -390,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
     from . import __version__
 
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["train"] and not {"-h", "--help"} & set(argv):
+        print("synaptax: loading JAX ...", file=sys.stderr, flush=True)  # the imports take seconds
     parser = argparse.ArgumentParser(prog="synaptax", description="Crossbar arrays of emerging synaptic devices, in JAX.")
     parser.add_argument("--version", action="version", version=f"synaptax {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -401,8 +403,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     args.explicit = _explicit_options(train_parser, argv) if args.command == "train" else set()
-    if args.command == "train":
-        print("synaptax: loading JAX ...", file=sys.stderr, flush=True)
     from ._xla import apply_cpu_workaround
 
     apply_cpu_workaround()

@@ -78,7 +78,7 @@ def save_checkpoint(path: str | os.PathLike, tree, meta: dict) -> None:
 def load_checkpoint(path: str | os.PathLike, like):
     """Load a checkpoint written by :func:`save_checkpoint` into the structure of ``like``.
 
-    Returns ``(tree, meta)``.  Raises :class:`CheckpointError` (one line, naming the file)
+    Returns ``(tree, meta)``, ``meta`` as it was saved (the integrity fields removed).  Raises :class:`CheckpointError` (one line, naming the file)
     when the metadata is missing, empty or not JSON, when the leaves file is missing or
     its size or SHA-256 differ from the metadata's (truncated or replaced), or when its
     arrays do not fit ``like`` (a checkpoint of another model)."""
@@ -92,7 +92,7 @@ def load_checkpoint(path: str | os.PathLike, like):
         raise CheckpointError(f"checkpoint {str(path)!r} cannot be read: {err.strerror or err}") from None
     if not data:
         raise CheckpointError(f"checkpoint {str(path)!r} is empty")
-    size, digest = meta.get("checkpoint_bytes"), meta.get("checkpoint_sha256")
+    size, digest = meta.pop("checkpoint_bytes", None), meta.pop("checkpoint_sha256", None)
     if size is not None and size != len(data):
         raise CheckpointError(f"checkpoint {str(path)!r} has {len(data)} bytes, its metadata says {size} "
                               "(truncated or replaced)")
