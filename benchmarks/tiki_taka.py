@@ -88,9 +88,7 @@ def main(argv=None) -> int:
                 if alg not in ("tiki-taka", "ttv2", "c-ttv2", "agad"):
                     opts = {k: v for k, v in opts.items() if k not in TrainConfig.TRANSFER_OPTIONS}
                 cfg = dataclasses.replace(cfg, **(opts | overrides.get(alg, {})))
-                cfg_dict = dataclasses.asdict(cfg)
-                cfg_dict["hidden"] = list(cfg.hidden)
-                rec = {"config": cfg_dict}
+                rec = {"config": cfg.as_dict()}
                 if _key(rec) in done:
                     continue
                 t0 = time.perf_counter()
