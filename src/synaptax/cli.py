@@ -155,10 +155,6 @@ def _r_wire(text: str):
         raise argparse.ArgumentTypeError(f"expected ohms or a node such as 22nm, got {text!r}") from None
 
 
-#: ``synaptax train`` option → TrainConfig field, where the names differ.
-_OPTION_FIELDS = {"lr": "learning_rate", "hidden": "hidden"}
-
-
 def _explicit_options(parser, argv: list[str]) -> set[str]:
     """Destinations of the options written on the command line (``--x v`` or ``--x=v``)."""
     given = {a.split("=", 1)[0] for a in argv if a.startswith("-")}
@@ -224,7 +220,7 @@ def _cmd_train(args) -> int:
             base = TrainConfig.from_dict(values, source=f"--config {args.config}")
         except TypeError as err:
             raise _UsageError(f"--config {args.config}: {err}") from None
-        explicit = {_OPTION_FIELDS.get(d, d) for d in args.explicit}
+        explicit = {TrainConfig.ALIASES.get(d, d) for d in args.explicit}
         fields = {f.name for f in dataclasses.fields(TrainConfig)}
         config = dataclasses.replace(base, **{f: getattr(config, f) for f in explicit & fields})
     config.validate()

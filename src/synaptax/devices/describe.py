@@ -396,16 +396,22 @@ def _mid_energy(device) -> float:
     return float(0.5 * (np.asarray(energy.up)[0] + np.asarray(energy.down)[0]))
 
 
-def summarise_device(device, *, name: str = "", family: str = "", description: str = "") -> PresetSummary:
-    """:class:`PresetSummary` of a device model (see its attributes for what each number is)."""
+def _step_and_states(device) -> tuple[float, float]:
+    """The contract's ``nominal_step`` [S] (NaN when undefined) and the window in such
+    steps, ``(g_max − g_min)/step`` (NaN unless the step is positive and finite)."""
     lo, hi = (float(v) for v in device.conductance_range)
     try:
         step = float(device.nominal_step)
     except (NotImplementedError, TypeError, ValueError):
         step = math.nan
-    states = None
-    if math.isfinite(step) and step > 0:
-        states = max(1, int(round((hi - lo) / step)))
+    return step, ((hi - lo) / step if math.isfinite(step) and step > 0 else math.nan)
+
+
+def summarise_device(device, *, name: str = "", family: str = "", description: str = "") -> PresetSummary:
+    """:class:`PresetSummary` of a device model (see its attributes for what each number is)."""
+    lo, hi = (float(v) for v in device.conductance_range)
+    step, steps = _step_and_states(device)
+    states = max(1, int(round(steps))) if math.isfinite(steps) else None
     try:
         pulse_time = float(device.pulse_time)
     except NotImplementedError:
@@ -540,12 +546,7 @@ def _resolve(name_or_device):
 def default_pulses(device) -> int:
     """Pulses per direction that :func:`pulse_response` applies by default: the number of
     states (:attr:`PresetSummary.states`), at least 10 and at most 500."""
-    try:
-        step = float(device.nominal_step)
-        lo, hi = (float(v) for v in device.conductance_range)
-        states = (hi - lo) / step if step > 0 else math.nan
-    except (NotImplementedError, TypeError, ValueError, ZeroDivisionError):
-        states = math.nan
+    _, states = _step_and_states(device)
     return 100 if not math.isfinite(states) else int(min(max(math.ceil(states), 10), 500))
 
 

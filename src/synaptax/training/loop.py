@@ -162,6 +162,9 @@ class TrainConfig:
     divergence_factor: float = 10.0
     divergence_patience: int = 20
 
+    #: Names accepted for fields (``--lr`` on the command line, ``lr`` in a config file).
+    ALIASES = {"lr": "learning_rate"}
+
     #: The Tiki-Taka family's options (fields of :class:`TransferAlgorithm`).
     TRANSFER_OPTIONS = ("transfer_every", "transfer_lr", "fast_lr", "columns_per_transfer", "buffer_threshold",
                         "chopper_probability", "momentum", "transfer_bit_length", "zero_shift_pulses",
@@ -286,7 +289,8 @@ class TrainConfig:
         fields = {f.name: f for f in dataclasses.fields(cls)}
         out = {}
         for k, v in values.items():
-            name = {"lr": "learning_rate"}.get(str(k).replace("-", "_"), str(k).replace("-", "_"))
+            name = str(k).replace("-", "_")
+            name = cls.ALIASES.get(name, name)
             if name not in fields:
                 raise TrainingError(f"{source}: unknown setting {k!r}")
             if name == "hidden":
