@@ -17,7 +17,7 @@ from .core import (AbstractDevice, AbstractDeviceState, AbstractTransducer, Line
                    StepVariability, Variability, split_pulses, stack_models)
 from .electrochemical import ECRAMDevice, ECRAMGeometry, ECRAMState
 from .generic import (AbstractPulsedDevice, ConstantStepDevice, ExpStepDevice, LinearStepDevice, LookupTableDevice,
-                      PowStepDevice, PulsedState, SoftBoundsDevice)
+                      PowStepDevice, PulsedState, Relaxation, SoftBoundsDevice)
 from .magnetoionic import MagnetoIonicState, MagnetoIonicSynapse, NitrideFilm, PulseTrain
 from .registry import PRESETS, get_preset
 from .describe import (PresetSummary, describe_preset, plain_text, plot_pulse_response, preset_table,
@@ -30,7 +30,7 @@ __all__ = [
     "MagnetoIonicState", "MagnetoIonicSynapse", "NitrideFilm", "PulseTrain",
     "AbstractDevice", "AbstractDeviceState", "AbstractPulsedDevice", "AbstractTransducer", "ConstantStepDevice", "ExpStepDevice",
     "LinearStepDevice", "LinearTransducer", "LookupTableDevice", "PRESETS", "PowStepDevice", "PulseCounts",
-    "PulseEnergy", "PulsedState", "SoftBoundsDevice", "StepVariability", "Variability", "get_preset", "split_pulses", "stack_models",
+    "PulseEnergy", "PulsedState", "Relaxation", "SoftBoundsDevice", "StepVariability", "Variability", "get_preset", "split_pulses", "stack_models",
     "PresetSummary", "describe_preset", "plain_text", "plot_pulse_response", "preset_table", "pulse_response",
     "summarise_preset",
 ]

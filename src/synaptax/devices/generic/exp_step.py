@@ -25,6 +25,7 @@ import jax.numpy as jnp
 from ..._checks import check_nonnegative, check_positive
 from ..core.variability import StepVariability
 from .pulsed import AbstractPulsedDevice
+from .relaxation import Relaxation
 
 
 class ExpStepDevice(AbstractPulsedDevice):
@@ -38,7 +39,7 @@ class ExpStepDevice(AbstractPulsedDevice):
         levels: number of pulses ``P_max`` that take the cell across its whole range.
         nl_up, nl_down: nonlinearity labels of potentiation and depression (their sign is
             ignored: NeuroSim labels depression negative by convention).
-        g_min, g_max, variability, pulse_voltage, pulse_width: see
+        g_min, g_max, variability, pulse_voltage, pulse_width, relaxation: see
             :class:`~synaptax.devices.generic.pulsed.AbstractPulsedDevice`.
 
     The inherited ``step`` is derived: ``(g_max − g_min)/levels`` (the mean step).
@@ -53,7 +54,7 @@ class ExpStepDevice(AbstractPulsedDevice):
     def __init__(self, *, levels: float = 100, nl_up: float = 1.0, nl_down: float = 1.0,
                  g_min: float = 0.1e-6, g_max: float = 1.0e-6, asymmetry: float = 0.0,
                  variability: StepVariability = StepVariability(), pulse_voltage: float = 1.0,
-                 pulse_width: float = 1e-9):
+                 pulse_width: float = 1e-9, relaxation: Relaxation | None = None):
         check_positive("levels", levels)
         self.levels = levels
         self.nl_up = nl_up
@@ -65,6 +66,7 @@ class ExpStepDevice(AbstractPulsedDevice):
         self.variability = variability
         self.pulse_voltage = pulse_voltage
         self.pulse_width = pulse_width
+        self.relaxation = relaxation
 
     def __check_init__(self):
         check_nonnegative("|nl_up|", abs(self.nl_up))

@@ -25,6 +25,7 @@ from jaxtyping import Array
 
 from ..core.variability import StepVariability
 from .pulsed import AbstractPulsedDevice
+from .relaxation import Relaxation
 
 REQUIRED_COLUMNS = ("conductance_S", "delta_up_S", "delta_down_S")
 
@@ -54,7 +55,8 @@ class LookupTableDevice(AbstractPulsedDevice):
         delta_up: conductance change of one potentiation pulse at each conductance [S],
             shape (K,), ≥ 0.
         delta_down: conductance change of one depression pulse [S], shape (K,), either sign.
-        variability, pulse_voltage, pulse_width: as for every pulsed device.
+        variability, pulse_voltage, pulse_width, relaxation: as for every pulsed device
+            (:class:`~synaptax.devices.generic.pulsed.AbstractPulsedDevice`).
         max_pulses: cap on the tabulated trajectory length.
 
     Device-to-device step spread scales the cell's pulse count; device-to-device bound
@@ -68,7 +70,8 @@ class LookupTableDevice(AbstractPulsedDevice):
     trajectory_down: Array
 
     def __init__(self, conductance, delta_up, delta_down, *, variability: StepVariability = StepVariability(),
-                 pulse_voltage: float = 1.0, pulse_width: float = 1e-9, max_pulses: int = 100_000):
+                 pulse_voltage: float = 1.0, pulse_width: float = 1e-9, max_pulses: int = 100_000,
+                 relaxation: Relaxation | None = None):
         g = np.asarray(conductance, dtype=np.float64)
         up = np.asarray(delta_up, dtype=np.float64)
         down = np.abs(np.asarray(delta_down, dtype=np.float64))
@@ -101,6 +104,7 @@ class LookupTableDevice(AbstractPulsedDevice):
         self.variability = variability
         self.pulse_voltage = pulse_voltage
         self.pulse_width = pulse_width
+        self.relaxation = relaxation
         self.table_conductance = jnp.asarray(g)
         self.table_delta_up = jnp.asarray(up)
         self.table_delta_down = jnp.asarray(down)

@@ -13,8 +13,9 @@ normalised conductance ``x = (G − g_min)/(g_max − g_min)`` of each cell:
   profile.
 
 This module adds device-to-device variation, cycle-to-cycle noise, clipping to the bounds,
-stuck-at faults and the write energy; read noise, bounds and faults are the contract's
-(:mod:`synaptax.devices.core`).
+stuck-at faults, the write energy and an optional relaxation toward a rest state while no
+pulse arrives (:class:`~synaptax.devices.generic.relaxation.Relaxation`, applied by
+``evolve``); read noise, bounds and faults are the contract's (:mod:`synaptax.devices.core`).
 
 Energy of one write pulse of amplitude ``V`` and width ``t``: ``E = V²·G·t`` (the
 resistive dissipation of the cell during the pulse, at its present conductance).
@@ -30,6 +31,7 @@ from ..._checks import check_finite, check_less, check_nonnegative, check_positi
 from ... import _random as fast_random
 from ..core.contract import AbstractDevice, AbstractDeviceState, PulseCounts, PulseEnergy, hold_stuck
 from ..core.variability import CellSample, StepVariability, geometric_contraction, step_noise_variance
+from .relaxation import Relaxation
 
 
 class PulsedState(AbstractDeviceState):
@@ -42,6 +44,9 @@ class PulsedState(AbstractDeviceState):
         g_min: this cell's lower bound [S].
         g_max: this cell's upper bound [S].
         stuck: int8 fault code: 0 working, 1 stuck at ``g_min``, 2 stuck at ``g_max``.
+        age: time since this cell's last pulse [s]; carried only by a device whose
+            relaxation law is ``"pow"`` (the only law with memory), None otherwise (no leaf:
+            the state is that of a device without relaxation).
     """
 
     conductance: Float[Array, "..."]
@@ -50,6 +55,7 @@ class PulsedState(AbstractDeviceState):
     g_min: Float[Array, "..."]
     g_max: Float[Array, "..."]
     stuck: Int8[Array, "..."]
+    age: Float[Array, "..."] | None = None
 
 
 class AbstractPulsedDevice(AbstractDevice):
@@ -63,6 +69,9 @@ class AbstractPulsedDevice(AbstractDevice):
         variability: :class:`~synaptax.devices.core.variability.StepVariability`.
         pulse_voltage: write-pulse amplitude [V] (for the write energy).
         pulse_width: write-pulse width [s] (for the write energy).
+        relaxation: optional decay of the conductance toward a rest state while no pulse
+            arrives (:class:`~synaptax.devices.generic.relaxation.Relaxation`, applied by
+            ``evolve``); None: ``evolve`` is the identity.
     """
 
     g_min: float = 0.1e-6
@@ -72,6 +81,7 @@ class AbstractPulsedDevice(AbstractDevice):
     variability: StepVariability = StepVariability()
     pulse_voltage: float = 1.0
     pulse_width: float = 1e-9
+    relaxation: Relaxation | None = None
 
     def __check_init__(self):
         check_nonnegative("g_min", self.g_min)
@@ -84,6 +94,8 @@ class AbstractPulsedDevice(AbstractDevice):
         check_positive("pulse_width", self.pulse_width)
         if not isinstance(self.variability, StepVariability):
             raise TypeError(f"variability must be a StepVariability, got {type(self.variability).__name__}")
+        if self.relaxation is not None and not isinstance(self.relaxation, Relaxation):
+            raise TypeError(f"relaxation must be a Relaxation or None, got {type(self.relaxation).__name__}")
 
     # ----------------------------------------------------------------- model law
     def _affine(self, step: Array, *, potentiate: bool):
@@ -132,19 +144,26 @@ class AbstractPulsedDevice(AbstractDevice):
 
     def _init(self, cells: CellSample, *, key: PRNGKeyArray, conductance) -> PulsedState:
         """Per-cell steps from ``key`` (:meth:`StepVariability.sample_steps`); cells start at
-        ``g_min`` unless ``conductance`` [S] is given."""
+        ``g_min`` unless ``conductance`` [S] is given.  A ``"pow"`` relaxation starts every
+        cell at age 0 (as if just pulsed)."""
         dtype = cells.g_min.dtype
         scale_up, scale_down = self.variability.sample_steps(key, cells.g_min.shape, self.asymmetry, dtype)
         g0 = cells.g_min if conductance is None else conductance
+        age = jnp.zeros(cells.g_min.shape, dtype) if self._carries_age else None
         return PulsedState(cells.place(g0), self.step * scale_up, self.step * scale_down, cells.g_min, cells.g_max,
-                           cells.stuck)
+                           cells.stuck, age)
+
+    @property
+    def _carries_age(self) -> bool:
+        return self.relaxation is not None and self.relaxation.needs_age
 
     def _apply_counts(self, state: PulsedState, up: Array, down: Array, *, key: PRNGKeyArray) -> PulsedState:
         """Update law: ``G ← clip(G_det + ε, g_min, g_max)``; ``G_det`` the law applied for the
         potentiation count, then the depression count (each clipped to the bounds); ``ε``
         Gaussian with the variance of both trains' per-pulse errors carried along the law
         (:func:`~synaptax.devices.core.variability.step_noise_variance`; the potentiation
-        error is carried through the depression train too).  Stuck cells do not move."""
+        error is carried through the depression train too).  Stuck cells do not move.  A
+        ``"pow"`` relaxation's age restarts at 0 in every cell that got a pulse."""
         return self._apply_many((state,), (PulseCounts(up, down),), (key,), None)[0]
 
     def _apply_many(self, states, pulses, keys, max_count):
@@ -164,15 +183,52 @@ class AbstractPulsedDevice(AbstractDevice):
             gs = by_whole_count_range(run, *flat, max_count=max_count)
         else:
             gs = run(0)
+        if self._carries_age:
+            return tuple(_pulsed_at(s, g, up + down > 0) for s, g, (up, down) in zip(states, gs, counts))
         return tuple(eqx.tree_at(lambda s: s.conductance, s, g) for s, g in zip(states, gs))
+
+    def _evolve(self, state: PulsedState, duration: Array) -> PulsedState:
+        """Relaxation for ``duration`` [s] (scalar or broadcastable to ``S``):
+        ``G ← G + (G_rest − G)·(1 − φ(age + duration)/φ(age))`` per cell (the
+        :class:`~synaptax.devices.generic.relaxation.Relaxation` law, exactly composable),
+        kept between ``G`` and ``G_rest`` and within the cell's bounds; the age grows by
+        ``duration`` (``"pow"``).  Stuck cells do not move.  The identity (the same state)
+        without a relaxation."""
+        relax = self.relaxation
+        if relax is None:
+            return state
+        age = None
+        if relax.needs_age:
+            if state.age is None:
+                raise ValueError("this device's relaxation law 'pow' needs the age since each cell's last pulse, "
+                                 "but the state carries none: create the state with this device's init")
+            age = state.age
+        g, lo, hi = state.conductance, state.g_min, state.g_max
+        # strict comparisons (not clip) keep the gradient of a cell at a bound or at rest whole
+        rest = lo + relax.rest * (hi - lo)
+        rest = jnp.where(rest > hi, hi, rest)
+        new = g + (rest - g) * relax._approach(age, duration)
+        # never past the rest state (rounding), never outside the cell's window
+        new = jnp.where(jnp.where(g > rest, new < rest, new > rest), rest, new)
+        new = jnp.where(new > hi, hi, jnp.where(new < lo, lo, new))
+        new = hold_stuck(new, g, state.stuck).astype(g.dtype)
+        if age is None:
+            return eqx.tree_at(lambda s: s.conductance, state, new)
+        new_age = jnp.broadcast_to(age + duration, new.shape).astype(age.dtype)
+        return eqx.tree_at(lambda s: (s.conductance, s.age), state, (new, new_age))
 
     def _direction(self, x, n, step, span, *, potentiate, bits):
         """Deterministic ``x`` after ``n`` pulses of one direction (clipped to [0, 1], the
-        identity where ``n = 0``) and the noise terms ``(δ_end, ρ, ρⁿ, n_noise)`` of the train.
+        identity where ``n = 0``), the noise terms ``(δ_end, ρ, ρⁿ, n_noise)`` of the train
+        and its overshoot ``x_raw − x_new`` past the bound (0 inside the window).
 
         A train with at least one whole pulse to spare past a bound ends on the bound: in a
         pulse-by-pulse simulation that clips every pulse, each further pulse brings the cell
-        back to it whatever the earlier errors were (``n_noise = 0``)."""
+        back to it whatever the earlier errors were (``n_noise = 0``).  A train whose last
+        pulse only partly crosses the bound gets its noise added to the unclipped end point
+        and is clipped after (:meth:`_conductance_after`): one pulse is then exactly
+        ``clip(x + δ(1 + c2c·ξ))``, so a pulse toward a bound never moves a cell sitting on
+        it away from it (unless its noise exceeds the step itself)."""
         coeffs = self._affine(step, potentiate=potentiate)
         if coeffs is not None:
             a, c = coeffs
@@ -190,17 +246,18 @@ class AbstractPulsedDevice(AbstractDevice):
         # a train with a whole pulse or more to spare past the bound ends on the bound
         surplus = jnp.abs(x_raw - x_new) / jnp.maximum(jnp.abs(step_end), 1e-30)
         n_noise = jnp.where(surplus >= 1.0, 0.0, n)
-        return jnp.where(n > 0, x_new, x), (step_end, rho, rho_n, n_noise)
+        over = jnp.where(n > 0, x_raw - x_new, 0.0)
+        return jnp.where(n > 0, x_new, x), (step_end, rho, rho_n, n_noise), over
 
     def _conductance_after(self, state: PulsedState, up: Array, down: Array, key, bits) -> Array:
         """New conductance [S] of every cell after ``up`` then ``down`` pulses."""
         g0 = state.conductance
         span = state.g_max - state.g_min
         x0 = (g0 - state.g_min) / span
-        x_up, (e_up, r_up, rn_up, m_up) = self._direction(x0, up, state.step_up / span, span, potentiate=True,
-                                                           bits=bits)
-        x_det, (e_dn, r_dn, rn_dn, m_dn) = self._direction(x_up, down, state.step_down / span, span,
-                                                           potentiate=False, bits=bits)
+        x_up, (e_up, r_up, rn_up, m_up), o_up = self._direction(x0, up, state.step_up / span, span,
+                                                                 potentiate=True, bits=bits)
+        x_det, (e_dn, r_dn, rn_dn, m_dn), o_dn = self._direction(x_up, down, state.step_down / span, span,
+                                                                 potentiate=False, bits=bits)
         # back to S per direction, so that a direction without pulses is exactly the identity
         g_up = jnp.where(up > 0, jnp.clip(state.g_min + x_up * span, state.g_min, state.g_max), g0)
         g = jnp.where(down > 0, jnp.clip(state.g_min + x_det * span, state.g_min, state.g_max), g_up)
@@ -210,13 +267,24 @@ class AbstractPulsedDevice(AbstractDevice):
             v_dn = step_noise_variance(var.c2c, var.c2c_range, e_dn * span, r_dn, m_dn, span, rn_dn)
             carried = jnp.where(down > 0, rn_dn * rn_dn, 1.0)
             std = jnp.sqrt(v_up * carried + v_dn)
-            g = jnp.clip(g + std * fast_random.box_muller_normal(key, g0.shape, g0.dtype), state.g_min, state.g_max)
+            # the noise lands on the unclipped end point of the last train (see _direction)
+            over = jnp.where(down > 0, o_dn, o_up) * span
+            noise = std * fast_random.box_muller_normal(key, g0.shape, g0.dtype)
+            g = jnp.clip(g + jnp.where(std > 0, over + noise, 0.0), state.g_min, state.g_max)
         return hold_stuck(g, g0, state.stuck)
 
     def pulse_energy(self, state: PulsedState) -> PulseEnergy:
         """``V²·G·t`` [J] per cell for one pulse in either direction (shape ``S``)."""
         e = self.pulse_voltage**2 * state.conductance * self.pulse_width
         return PulseEnergy(e, e)
+
+
+def _pulsed_at(state: PulsedState, g: Array, pulsed: Array) -> PulsedState:
+    """``state`` with conductance ``g`` and its age restarted at 0 where ``pulsed``."""
+    if state.age is None:
+        return eqx.tree_at(lambda s: s.conductance, state, g)
+    age = jnp.where(pulsed, jnp.zeros_like(state.age), state.age)
+    return eqx.tree_at(lambda s: (s.conductance, s.age), state, (g, age))
 
 
 # --------------------------------------------------------------------------- whole counts
