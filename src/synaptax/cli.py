@@ -68,7 +68,8 @@ def _add_train(sub):
                                    "its weights in crossbars of the chosen device; write a run folder with a "
                                    "JSON report (accuracy, energy per update and per inference) and plots.")
     p.add_argument("--device", default="ideal", metavar="NAME",
-                   help=f"device preset: {', '.join(sorted(PRESETS))} (default: ideal)")
+                   help=f"device preset: {', '.join(sorted(PRESETS))}; or a device file DEVICE.toml (from "
+                        "'synaptax fit') (default: ideal)")
     p.add_argument("--algorithm", default="analog-sgd", metavar="NAME",
                    help=f"training algorithm: {', '.join(ALGORITHMS)} (default: analog-sgd)")
     p.add_argument("--hidden", default="100", help="hidden layer sizes, comma-separated (default: 100)")
@@ -364,6 +365,10 @@ def _cmd_devices(args) -> int:
         return 0
     if not args.name:
         raise _UsageError(f"give a preset name: 'synaptax devices show NAME'; names: {', '.join(sorted(PRESETS))}")
+    from .devices.fitting.devicefile import is_device_file
+
+    if is_device_file(args.name):
+        return _show_device_file(args)
     if args.name not in PRESETS:
         raise _UsageError(f"unknown device {args.name!r}; valid names: {', '.join(sorted(PRESETS))}")
     if args.pulses is not None and args.pulses < 1:
@@ -378,6 +383,136 @@ def _cmd_devices(args) -> int:
     return 0
 
 
+def _show_device_file(args) -> int:
+    from .devices.describe import describe_device, plot_pulse_response
+    from .devices.fitting.devicefile import load_device_file
+
+    if args.pulses is not None and args.pulses < 1:
+        raise _UsageError(f"--pulses must be >= 1, got {args.pulses}")
+    if args.pulses is not None and not args.plot:
+        raise _UsageError("--pulses needs --plot PATH")
+    df = load_device_file(args.name)
+    print(describe_device(df.device, name=df.name, family="", doc=df.description, origin=df.path,
+                          provenance=df.provenance))
+    if df.uncertainty:
+        print("\nUncertainties (one standard error, SI units):")
+        for key, value in df.uncertainty.items():
+            print(f"  {key:<28} {value:.3g}")
+    if df.fit:
+        f = df.fit
+        print(f"\nFit: {f.get('source')} (sha256 {str(f.get('source_sha256', ''))[:12]}…) on {f.get('date')}, "
+              f"chosen by {f.get('chosen_by')}; {f.get('devices')} devices, {f.get('increments')} increments, "
+              f"R² {f.get('r2', float('nan')):.4f}")
+    if args.plot:
+        resp = plot_pulse_response(args.name, args.plot, pulses=args.pulses)
+        print(f"\npulse response ({resp.pulses} potentiation then {resp.pulses} depression pulses) "
+              f"written to {args.plot}")
+    return 0
+
+
+def _add_fit(sub):
+    from .devices.fitting.models import MODELS
+
+    p = sub.add_parser("fit", help="fit a device model to measured pulse responses (CSV) and write a device file",
+                       description="Fit a compact device model (constant, linear, soft-bounds, exp, pow step, or a "
+                                   "table) to the pulse responses of one or many measured devices: per-device "
+                                   "least squares, device-to-device spreads, cycle-to-cycle noise from the "
+                                   "residuals, stuck devices, and with time stamps a relaxation law.  Writes a "
+                                   "device file (TOML) usable as --device FILE.toml and a figure of data against "
+                                   "the model.  CSV format: see synaptax.devices.fitting.data, or the example "
+                                   "shipped in the package (synaptax/data/example_pulse_response.csv).")
+    p.add_argument("data", metavar="DATA.csv", help="the measurements (columns device, cycle, pulse, direction, "
+                                                   "conductance_S; optional time_s, amplitude_V or amplitude_A, "
+                                                   "width_s)")
+    p.add_argument("--model", default="auto", choices=MODELS, metavar="MODEL",
+                   help=f"{', '.join(MODELS)} (default: auto, the lowest BIC among constant, linear, soft-bounds, "
+                        "pow)")
+    p.add_argument("-o", "--output", default=None, metavar="DEVICE.toml",
+                   help="device file to write (default: DATA.toml beside the data)")
+    p.add_argument("--plot", default=None, metavar="PNG", help="figure to write (default: the device file's name "
+                                                              "with .png)")
+    p.add_argument("--no-plot", action="store_true", help="write no figure")
+    p.add_argument("--name", default=None, help="the device's name in the file (default: the file's stem)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing device file and figure")
+    p.set_defaults(func=_cmd_fit)
+
+
+def _cmd_fit(args) -> int:
+    from pathlib import Path
+
+    from .devices.describe import si
+    from .devices.fitting import closest_presets, fit_measurements, read_measurements, write_device_file
+    from .devices.fitting.plot import plot_fit
+
+    data_path = Path(args.data)
+    out = Path(args.output) if args.output else data_path.with_suffix(".toml")
+    if out.suffix.lower() != ".toml":
+        raise _UsageError(f"-o {out}: a device file must end in .toml")
+    plot = None if args.no_plot else (Path(args.plot) if args.plot else out.with_suffix(".png"))
+    if args.no_plot and args.plot:
+        raise _UsageError("--plot and --no-plot exclude each other")
+    for path in (out, plot):
+        if path is not None and path.exists() and not args.overwrite:
+            raise _UsageError(f"{path} exists; choose another output or pass --overwrite (nothing was fitted)")
+    data = read_measurements(data_path)
+    print(f"{data_path}: {data.n_rows} rows, {len(data.devices)} devices", file=sys.stderr)
+    fit = fit_measurements(data, model=args.model)
+    print(format_fit(fit, si))
+    near = closest_presets(fit.device)
+    if near:
+        print("\nclosest presets (rms log ratio of the one-pulse change over the window): "
+              + ", ".join(f"{n} ({d:.2f})" for n, d in near))
+    write_device_file(fit, out, name=args.name, overwrite=args.overwrite)
+    print(f"\ndevice file written to {out}")
+    if plot is not None:
+        plot_fit(fit, data, plot)
+        print(f"figure written to {plot}")
+    print(f"use it: synaptax train --device {out}   |   synaptax devices show {out}")
+    return 0
+
+
+def format_fit(fit, si) -> str:
+    """The summary ``synaptax fit`` prints."""
+    c = fit.counts
+    lines = [f"model: {fit.model} (chosen by {fit.chosen_by})",
+             f"data: {c['devices']} devices ({c['stuck_devices']} stuck), {c['increments']} one-pulse increments "
+             f"used, {c['censored_at_bounds']} censored at a bound, {c['gaps']} gaps"]
+    bic = fit.goodness["bic"]
+    if len(bic) > 1:
+        best = min(bic.values())
+        lines.append("BIC (lower is better): " + ", ".join(f"{m} {v - best:+.1f}" for m, v in
+                                                          sorted(bic.items(), key=lambda t: t[1])))
+    lines.append(f"goodness: rms residual {si(fit.goodness['rmse_S'], 'S')} per pulse, R² of the increments "
+                 f"{fit.goodness['r2']:.4f}, reduced χ² {fit.goodness['reduced_chi2']:.3f}")
+
+    def row(name, p):
+        value = si(p.value, p.unit) if p.unit else f"{p.value:.4g}"
+        err = si(p.se, p.unit) if p.unit else f"{p.se:.2g}"
+        return f"  {name:<16} {value:>12} ± {err:<10} {p.note}"
+
+    lines.append("\nparameters (value ± one standard error):")
+    lines += [row(k, p) for k, p in fit.parameters.items()]
+    lines.append("variability:")
+    lines += [row(k, p) for k, p in fit.variability.items()]
+    if fit.spread_not_modelled:
+        lines.append("device-to-device spread the model holds fixed: "
+                     + ", ".join(f"{k} {v:.3g}" for k, v in fit.spread_not_modelled.items()))
+    if fit.alternative:
+        a = fit.alternative
+        lines.append(f"the same law as NeuroSim's exp model: nl_up {a['nl_up']:.3g}, nl_down {a['nl_down']:.3g}, "
+                     f"levels {a['levels']:.4g}")
+    rel = fit.relaxation
+    if rel is None:
+        lines.append("relaxation: not fitted (no time-stamped rest reads)")
+    elif rel.law == "none":
+        lines.append(f"relaxation: none found ({rel.reads} rest reads; BIC prefers no change)")
+    else:
+        extra = f", exponent {rel.exponent.value:.3g} ± {rel.exponent.se:.2g}" if rel.exponent else ""
+        lines.append(f"relaxation: {rel.law}, tau {si(rel.tau.value, 's')} ± {si(rel.tau.se, 's')}, rest "
+                     f"{rel.rest.value:.3f} ± {rel.rest.se:.2g} of the window{extra} ({rel.reads} rest reads)")
+    return "\n".join(lines)
+
+
 class _UsageError(Exception):
     pass
 
@@ -386,7 +521,7 @@ def main(argv: list[str] | None = None) -> int:
     from . import __version__
 
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["train"] and not {"-h", "--help"} & set(argv):
+    if argv[:1] in (["train"], ["fit"]) and not {"-h", "--help"} & set(argv):
         print("synaptax: loading JAX ...", file=sys.stderr, flush=True)  # the imports take seconds
     parser = argparse.ArgumentParser(prog="synaptax", description="Crossbar arrays of emerging synaptic devices, in JAX.")
     parser.add_argument("--version", action="version", version=f"synaptax {__version__}")
@@ -394,6 +529,7 @@ def main(argv: list[str] | None = None) -> int:
     train_parser = _add_train(sub)
     _add_reproduce(sub)
     _add_devices(sub)
+    _add_fit(sub)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

@@ -538,6 +538,11 @@ def _trace(device, state, signs, key):
 
 
 def _resolve(name_or_device):
+    from .fitting.devicefile import is_device_file, load_device_file
+
+    if is_device_file(name_or_device):
+        df = load_device_file(name_or_device)
+        return df.device, df.name
     if isinstance(name_or_device, str):
         return _factory(name_or_device)(), name_or_device
     return name_or_device, type(name_or_device).__name__

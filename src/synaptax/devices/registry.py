@@ -2,7 +2,8 @@
 
 A family lists its presets in its own ``presets`` module (``NAME: factory``); this module
 only merges them, so adding a preset to an existing family touches that one file.  The CLI's
-``--device`` choices and the conformance tests read :data:`PRESETS`.
+``--device`` choices and the conformance tests read :data:`PRESETS`; :func:`get_preset` also
+takes a device file's path.
 """
 from __future__ import annotations
 
@@ -27,7 +28,13 @@ PRESETS = _merge(_GENERIC, _ELECTROCHEMICAL, _SPINTRONIC, _MAGNETOIONIC)
 
 
 def get_preset(name: str):
-    """The preset device called ``name``; ``ValueError`` listing the valid names otherwise."""
+    """The preset device called ``name``, or the device of a device file when ``name``
+    ends in ``.toml`` (:func:`synaptax.devices.fitting.load_device_file`; written by
+    ``synaptax fit`` or by hand); ``ValueError`` listing the valid names otherwise."""
+    from .fitting.devicefile import is_device_file, load_device_file
+
+    if is_device_file(name):
+        return load_device_file(name).device
     try:
         factory = PRESETS[name]
     except (KeyError, TypeError):

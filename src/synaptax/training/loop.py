@@ -31,6 +31,7 @@ from ..circuits.converters import ADC, DAC
 from ..devices import PRESETS, get_preset
 from .algorithms import ALGORITHMS, AbstractAlgorithm, build_optimizer, make_algorithm
 from .datasets import Dataset, load_mnist
+from .._files import atomic_write_bytes
 from .io import CheckpointError, atomic_write_json, load_checkpoint, meta_path, read_json, save_checkpoint
 from .layers import ACTIVATIONS
 from .network import AnalogMLP, FloatMLP
@@ -184,8 +185,8 @@ class TrainConfig:
     def validate(self) -> None:
         if self.algorithm not in ALGORITHMS:
             raise TrainingError(f"unknown algorithm {self.algorithm!r}; valid names: {', '.join(ALGORITHMS)}")
-        if ALGORITHMS[self.algorithm].analog and self.device not in PRESETS:
-            raise TrainingError(f"unknown device {self.device!r}; valid names: {', '.join(sorted(PRESETS))}")
+        if ALGORITHMS[self.algorithm].analog:
+            _check_device("device", self.device)
         if self.activation not in ACTIVATIONS:
             raise TrainingError(f"unknown activation {self.activation!r}; valid: {', '.join(ACTIVATIONS)}")
         for name in ("epochs", "batch_size", "bit_length", "max_tile", "pulse_budget"):
@@ -237,8 +238,8 @@ class TrainConfig:
             raise TrainingError(f"chopper_probability must lie in [0, 1], got {self.chopper_probability}")
         if self.momentum is not None and not 0 <= self.momentum < 1:
             raise TrainingError(f"momentum must lie in [0, 1), got {self.momentum}")
-        if self.fast_device is not None and self.fast_device not in PRESETS:
-            raise TrainingError(f"unknown fast_device {self.fast_device!r}; valid names: {', '.join(sorted(PRESETS))}")
+        if self.fast_device is not None:
+            _check_device("fast_device", self.fast_device)
         from ..arrays.mapping import MAPPINGS
 
         if self.mapping not in MAPPINGS:
@@ -291,6 +292,8 @@ class TrainConfig:
         for k, v in values.items():
             name = str(k).replace("-", "_")
             name = cls.ALIASES.get(name, name)
+            if name in ("device_sha256", "fast_device_sha256"):
+                continue  # recorded by a run (config.json), not a setting
             if name not in fields:
                 raise TrainingError(f"{source}: unknown setting {k!r}")
             if name == "hidden":
@@ -308,9 +311,51 @@ class TrainConfig:
         setting except ``epochs`` (so a resumed run with more epochs keeps its folder)."""
         d = self.as_dict()
         d.pop("epochs")
+        d.update(self.device_files())  # a device file's content, not only its path
         digest = hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:8]
-        device = "float" if self.algorithm == "float" else self.device
-        return f"{device}-{self.algorithm}-seed{self.seed}-{digest}"
+        return f"{_device_label(self)}-{self.algorithm}-seed{self.seed}-{digest}"
+
+    def device_files(self) -> dict:
+        """``{"device_sha256": …, "fast_device_sha256": …}``: the SHA-256 of each device
+        file the configuration names (``.toml``; empty for presets).  Recorded in the run's
+        ``config.json`` and checked on ``--resume``, so a run never continues on a changed
+        device."""
+        from ..devices.fitting.devicefile import is_device_file
+
+        out = {}
+        for name in ("device", "fast_device"):
+            spec = getattr(self, name)
+            if spec is not None and is_device_file(spec) and (name == "fast_device" or self.algorithm != "float"):
+                try:
+                    out[f"{name}_sha256"] = hashlib.sha256(Path(spec).read_bytes()).hexdigest()
+                except OSError as err:
+                    raise TrainingError(f"{spec}: cannot read the device file: {err.strerror}") from None
+        return out
+
+
+def _device_label(config: TrainConfig) -> str:
+    """The device's name in run names and titles: ``float``, the preset, or a device file's stem."""
+    from ..devices.fitting.devicefile import is_device_file
+
+    if config.algorithm == "float":
+        return "float"
+    return Path(config.device).stem if is_device_file(config.device) else config.device
+
+
+def _check_device(option: str, spec: str) -> None:
+    """A :class:`TrainingError` (one line) unless ``spec`` is a preset name or a readable,
+    valid device file."""
+    from ..devices.fitting.devicefile import DeviceFileError, is_device_file, load_device_file
+
+    if is_device_file(spec):
+        try:
+            load_device_file(spec)
+        except DeviceFileError as err:
+            raise TrainingError(f"{option}: {err}") from None
+        return
+    if spec not in PRESETS:
+        raise TrainingError(f"unknown {option} {spec!r}; valid names: {', '.join(sorted(PRESETS))}, "
+                            "or a device file (DEVICE.toml, from 'synaptax fit')")
 
 
 _TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
@@ -444,7 +489,8 @@ def _shuffled(n: int, key) -> np.ndarray:
 
 
 #: Files a run writes into its folder (what counts as "a run" there).
-RUN_FILES = ("config.json", "report.json", "history.png", "conductance_histogram.png")
+RUN_FILES = ("config.json", "report.json", "history.png", "conductance_histogram.png", "device.toml",
+             "fast_device.toml")
 _CHECKPOINT_GLOB = "checkpoint-epoch*.eqx"
 _LEGACY_CHECKPOINT = "checkpoint.eqx"
 #: Checkpoints kept in a run folder (the newest ones).
@@ -580,7 +626,7 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, *, resume: boo
         can_resume = "resume it (--resume), " if checkpoints(run_dir) else ""
         raise TrainingError(f"run folder {str(run_dir)!r} already holds {existing}; {can_resume}"
                             "replace it (--overwrite) or choose another folder (--run-dir)")
-    config_dict = config.as_dict()
+    config_dict = {**config.as_dict(), **config.device_files()}
 
     from .datasets import DatasetError
 
@@ -634,6 +680,9 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, *, resume: boo
             for tmp in _stale_temporaries(run_dir):  # left by a run killed while writing
                 tmp.unlink(missing_ok=True)
             atomic_write_json(run_dir / "config.json", config_dict)
+            for name in ("device", "fast_device"):  # the device files as run, beside the config
+                if f"{name}_sha256" in config_dict:
+                    atomic_write_bytes(run_dir / f"{name}.toml", Path(getattr(config, name)).read_bytes())
         except OSError as err:
             raise TrainingError(f"run folder {str(run_dir)!r} is not writable: {err.strerror or err}") from None
         result = _epochs(config, config_dict, alg, ts, train_data, test_data, keys, run_dir, history,
@@ -774,8 +823,7 @@ def _epochs(config, config_dict, alg, ts, train_data, test_data, keys, run_dir, 
 
 def run_title(config: TrainConfig) -> str:
     """A figure title naming the run: device, algorithm, seed."""
-    device = "float" if config.algorithm == "float" else config.device
-    return f"{device} · {config.algorithm} · seed {config.seed}"
+    return f"{_device_label(config)} · {config.algorithm} · seed {config.seed}"
 
 
 def _plots(config, alg, ts, history, run_dir: Path) -> None:
