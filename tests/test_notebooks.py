@@ -19,7 +19,8 @@ definition draws nothing until called) calls
   (:data:`PYPLOT_NOT_DRAWING`: ``plt.close``, ``plt.rc``, ...);
 * the notebooks' own ``show(...)`` helper (``devices``, ``ferrimagnet``);
 * ``display(fig...)``, i.e. ``display`` of a name starting with ``fig``;
-* synaptax's ``figure_history(...)`` / ``figure_conductance_histogram(...)``.
+* synaptax's ``figure_history(...)`` / ``figure_conductance_histogram(...)`` /
+  ``figure_fit(...)``.
 
 The rule reads the cell's syntax tree (:func:`draws_figure`); a cell whose figure comes
 from a function defined elsewhere, or from methods of axes made in an earlier cell, is
@@ -46,8 +47,8 @@ PYPLOT_NOT_DRAWING = frozenset({
     "close", "ion", "ioff", "isinteractive", "rc", "rc_context", "rcdefaults", "get_fignums", "get_backend",
     "switch_backend", "style", "xkcd", "get_cmap", "colormaps",
 })
-#: synaptax.training.plots functions that return a figure
-FIGURE_FUNCTIONS = frozenset({"figure_history", "figure_conductance_histogram"})
+#: synaptax functions that return a figure (synaptax.training.plots, synaptax.devices.fitting.plot)
+FIGURE_FUNCTIONS = frozenset({"figure_history", "figure_conductance_histogram", "figure_fit"})
 
 
 def _called_name(func: ast.expr) -> tuple[str | None, str | None]:

@@ -546,12 +546,12 @@ def main(argv: list[str] | None = None) -> int:
     except DivergenceError as err:
         print(f"synaptax: {err}", file=sys.stderr)
         return 4
+    except BrokenPipeError:  # output piped into e.g. `head`, which closed it (an OSError: first)
+        sys.stderr.close()
+        return 0
     except (TrainingError, DatasetError, _UsageError, ValueError, OSError) as err:
         print(f"synaptax: error: {err}", file=sys.stderr)
         return 1
-    except BrokenPipeError:  # output piped into e.g. `head`, which closed it
-        sys.stderr.close()
-        return 0
     except KeyboardInterrupt:
         print("synaptax: interrupted; finished epochs are kept in the run folder (continue with --resume; "
               "a run interrupted in its first epoch leaves nothing)", file=sys.stderr)

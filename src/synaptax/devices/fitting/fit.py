@@ -5,35 +5,45 @@ The procedure, for one model (:mod:`.models` lists the laws):
 1. **Per device**, the conductance is normalised to the lowest and highest value measured
    on it, ``y = (G − lo)/(hi − lo)``.  A device whose reads span less than 10⁻³ of the median
    device's range is *stuck* (counted at the bound it sits nearest and left out of the
-   rest).  Increments that end on the device's extreme read in their direction (the last
-   pulse before, or any pulse at, a saturated bound) are *censored* and left out: a hard
-   bound clips them.
+   rest).  Increments that end on the device's highest or lowest read (the last pulse
+   before, or any pulse at, a saturated bound) are *censored*: the bound clipped them, so
+   what is known is only that the unclipped change would have reached it.
 2. **The law** is fitted to every device's one-pulse increments ``Δy`` against ``y`` by
-   weighted least squares, all devices at once (one ``jax.vmap``-ed Levenberg–Marquardt
+   maximum likelihood — weighted least squares for the observed changes and, for the
+   hard-bounded laws, the probability of reaching the bound for the censored ones (a Tobit
+   likelihood, written as residuals ``√(−2·log Φ(z))`` so that one least-squares solver
+   serves both; a soft law's step vanishes at its bound, so its censored changes, cells
+   sitting on the bound, are left out) — all devices at once (one ``jax.vmap``-ed Levenberg–Marquardt
    solve of optimistix, in float64).  optimistix rather than hand-written iterations: it is
    the JAX-native, maintained solver family of equinox (which synaptax already builds on),
    so the fit jit-compiles and vmaps over devices, and its Jacobian gives the covariance.
 3. **The cycle-to-cycle noise** is read from the residuals: their variance is modelled as
    ``(c2c·Δ(y))² + (c2c_range·w)²`` — a part proportional to the law's step at the present
    conductance (so the noise depends on ``G`` where the data show it) and a constant part
-   relative to the cell's window ``w`` — by least squares on the squared residuals
-   (coefficients kept ≥ 0, corrected for the parameters fitted per device); steps 2 and 3
+   relative to the cell's window ``w`` — by least squares on the squared residuals of the
+   changes that end more than 3σ inside the window (nearer a bound the clip truncates
+   them), coefficients kept ≥ 0, corrected for the parameters fitted per device; steps 2 and 3
    are iterated three times with weights ``1/σ²``.  These are exactly the
    :class:`~synaptax.devices.core.variability.StepVariability` fields ``c2c`` and
    ``c2c_range``.
+   A law with a *shape* (γ of linear and pow, NL of exp), one value for every simulated
+   cell, is then refitted with the shape as one parameter shared by all devices, jointly
+   with every device's steps and bounds (one Levenberg–Marquardt solve over all devices,
+   normal equations by Cholesky), starting from the median of the per-device shapes; the
+   per-device shapes' spread is reported, not simulated.
 4. **Device-to-device spreads** come from the per-device estimates: the nominal step is the
    mean of the devices' steps ``(s_up + s_down)/2`` and ``d2d_step`` its relative spread; the
    up/down asymmetry ``β = (s_up − s_down)/(s_up + s_down)`` gives ``asymmetry`` (mean) and
    ``d2d_asymmetry`` (spread); the bounds give ``d2d_bounds`` (spread relative to the half
    window).  Every spread is corrected for the estimation noise of the per-device values
-   (``var(estimates) − mean(se²)``).  The spread of parameters that the simulator holds the
-   same in every cell (the nonlinearities) is reported, not simulated.
-5. **Uncertainties** are one standard error: of a per-device value, from the weighted
-   Jacobian (scaled by the reduced χ²); of a nominal value, the standard error of the mean
+   (``var(estimates) − mean(se²)``).
+5. **Uncertainties** are one standard error: of a per-device value or a shared shape, from
+   the weighted Jacobian (scaled by the reduced χ² of the observed changes); of a nominal value, the standard error of the mean
    over devices (which includes the real spread); of a spread ``σ``, ``σ/√(2(N−1))``.
 6. **Model choice** (``model="auto"``): the Bayesian information criterion over
    ``constant``, ``linear``, ``soft-bounds`` and ``pow`` with the Gaussian likelihood of step
-   3's noise model (:data:`.models.AUTO_CANDIDATES`; exp is the linear law in other
+   3's noise model over the observed (uncensored) changes, the same data for every law; the
+   hard-bounded laws only when at least half the devices saturate at both bounds (:data:`.models.AUTO_CANDIDATES`; exp is the linear law in other
    coordinates, see :mod:`.models`).
 7. **Relaxation** (with time stamps): the rest reads after a cycle's last pulse are fitted,
    pooled over devices, by ``x(t) = r + (x₀ − r)·φ(t)`` with ``φ = e^{−t/τ}`` (exp) or
@@ -63,10 +73,21 @@ from .models import AUTO_CANDIDATES, LAWS, MODELS, table_delta
 MIN_EXTRA_POINTS = 2
 #: An increment ending within this fraction of its device's range of the extreme read is censored.
 CENSOR_TOLERANCE = 1e-9
+#: A bound counts as saturated (its changes censored) where this many changes end on it.
+SATURATED_READS = 2
 #: A device whose reads span less than this fraction of the median device's range is stuck.
 STUCK_FRACTION = 1e-3
 #: A power-law relaxation fit whose exponent exceeds this is the exponential law (its limit).
 POW_AS_EXP = 20.0
+#: Parameters of a law's shape, one value for every simulated cell: pooled over devices.
+SHAPE_PARAMETERS = ("gamma_up", "gamma_down", "nl_up", "nl_down")
+#: The range each law allows its shape parameters (the device classes check it).
+SHAPE_RANGE = {"linear": (0.0, 1.0), "pow": (0.0, math.inf), "exp": (0.0, math.inf)}
+#: Largest joint Jacobian (residuals × parameters) of a law with shared shape parameters;
+#: beyond it the shape is held at its pooled per-device estimate instead (float64 entries).
+JOINT_JACOBIAN_LIMIT = 40_000_000
+#: The noise model is read from changes ending at least this many σ inside the window.
+NOISE_MARGIN = 3.0
 #: Bins of the table model's pooled mean step (per direction).
 TABLE_BINS = 24
 
@@ -97,6 +118,8 @@ class LawFit:
         chi2: reduced χ² of the final weighted fit.
         converged: whether every device's solve reported success.
         table: the table model's grids and pooled steps (None for the others).
+        shape: the law's shape parameters (γ, NL) held common to all devices in the final
+            fit: name → ``(value, se, observed device-to-device spread)``.
     """
 
     model: str
@@ -114,6 +137,7 @@ class LawFit:
     chi2: float
     converged: bool
     table: dict | None = None
+    shape: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,7 +173,8 @@ class DeviceFit:
         per_device: device id → parameter name → value (SI), the per-device estimates.
         fits: model name → :class:`LawFit` of every model fitted.
         goodness: numbers describing the fit (rmse in S, R² of the increments, χ²).
-        counts: devices, stuck devices, increments used, censored, gaps, rest reads.
+        counts: devices, stuck devices, increments used (censored ones included), censored,
+            gaps, rows.
         source, source_sha256, date: provenance.
     """
 
@@ -186,6 +211,7 @@ class _Prepared:
     dy: np.ndarray       # (D, M) normalised change
     up: np.ndarray       # (D, M) bool
     mask: np.ndarray     # (D, M) bool
+    cens: np.ndarray     # (D, M) int8: +1 ends on the highest read, −1 on the lowest, 0 observed
     rows: list           # per device: data rows of its increments
     counts: dict
     stuck: dict          # id -> "min" | "max"
@@ -215,8 +241,15 @@ def _prepare(data: Measurements) -> _Prepared:
     g0, g1, direction = (np.asarray(a) for a in (inc.g_before, inc.g_after, inc.direction))
     rows_all = np.asarray(inc.row)
     tol = CENSOR_TOLERANCE * span[d]  # a saturated read may differ from the extreme by rounding
-    censored = ((direction > 0) & (g1 >= hi[d] - tol)) | ((direction < 0) & (g1 <= lo[d] + tol))
-    use = keep_dev[d] & ~censored
+    at_hi = g1 >= hi[d] - tol
+    at_lo = g1 <= lo[d] + tol
+    # a bound is saturated where at least SATURATED_READS changes end on the extreme read
+    n_hi = np.bincount(d[at_hi], minlength=len(ids))
+    n_lo = np.bincount(d[at_lo], minlength=len(ids))
+    sat_hi, sat_lo = n_hi >= SATURATED_READS, n_lo >= SATURATED_READS
+    cens_all = np.where(at_hi & sat_hi[d], 1, np.where(at_lo & sat_lo[d], -1, 0)).astype(np.int8)
+    censored = cens_all != 0
+    use = keep_dev[d]
     work = [i for i in range(len(ids)) if keep_dev[i]]
     per = [np.flatnonzero(use & (d == i)) for i in work]
     m = max((len(p) for p in per), default=0)
@@ -225,6 +258,7 @@ def _prepare(data: Measurements) -> _Prepared:
     dy = np.zeros_like(y)
     up = np.zeros(y.shape, bool)
     mask = np.zeros(y.shape, bool)
+    cens = np.zeros(y.shape, np.int8)
     rows = []
     for j, (i, sel) in enumerate(zip(work, per)):
         s = hi[i] - lo[i]
@@ -232,11 +266,13 @@ def _prepare(data: Measurements) -> _Prepared:
         dy[j, :len(sel)] = (g1[sel] - g0[sel]) / s
         up[j, :len(sel)] = direction[sel] > 0
         mask[j, :len(sel)] = True
+        cens[j, :len(sel)] = cens_all[sel]
         rows.append(rows_all[sel])
     counts = {"devices": len(ids), "stuck_devices": int(stuck_mask.sum()), "increments": int(use.sum()),
               "censored_at_bounds": int((censored & keep_dev[d]).sum()), "gaps": int(inc.gaps),
+              "saturated_devices": int((sat_hi & sat_lo & keep_dev).sum()),
               "rows": int(data.n_rows)}
-    return _Prepared([ids[i] for i in work], lo[keep_dev], hi[keep_dev], y, dy, up, mask, rows, counts, stuck)
+    return _Prepared([ids[i] for i in work], lo[keep_dev], hi[keep_dev], y, dy, up, mask, cens, rows, counts, stuck)
 
 
 def _check_enough(prep: _Prepared, model: str, source: str) -> None:
@@ -245,7 +281,7 @@ def _check_enough(prep: _Prepared, model: str, source: str) -> None:
     need = per_direction + MIN_EXTRA_POINTS
     for j, dev in enumerate(prep.ids):
         for flag, word in ((True, "up"), (False, "down")):
-            n = int((prep.mask[j] & (prep.up[j] == flag)).sum())
+            n = int((prep.mask[j] & (prep.cens[j] == 0) & (prep.up[j] == flag)).sum())
             if n < need:
                 rows = prep.rows[j]
                 where = f"rows {rows.min()}–{rows.max()}" if rows.size else "no usable rows"
@@ -257,26 +293,39 @@ def _check_enough(prep: _Prepared, model: str, source: str) -> None:
 
 # --------------------------------------------------------------------------- least squares
 def _residual(delta, p, args):
-    y, dy, up, mask, sigma = args
-    return jnp.where(mask, (dy - delta(p, y, up)) / sigma, 0.0)
+    """Weighted residuals whose sum of squares is −2·log-likelihood (up to a constant): an
+    observed change ``(Δy − Δ)/σ``; a change that ended on the highest (lowest) read —
+    *censored*: the cell hit its bound — ``√(−2·log Φ(z))`` with ``z`` the distance past the
+    bound the unclipped change would have reached, in units of σ (a Tobit likelihood)."""
+    from jax.scipy.stats import norm
+
+    y, dy, up, mask, sigma, cens, free, fixed = args
+    p = jnp.where(free, p, fixed)
+    pred = delta(p, y, up)
+    observed = (dy - pred) / sigma
+    z = jnp.where(cens > 0, y + pred - 1.0, -(y + pred)) / sigma
+    censored = jnp.sqrt(jnp.maximum(-2.0 * norm.logcdf(z), 1e-30))
+    return jnp.where(mask, jnp.where(cens == 0, observed, censored), 0.0)
 
 
-def _solve_one(delta, p0, y, dy, up, mask, sigma):
+def _solve_one(delta, p0, y, dy, up, mask, sigma, cens, free):
     import optimistix as optx
 
-    args = (y, dy, up, mask, sigma)
+    args = (y, dy, up, mask, sigma, cens, free, p0)
     fn = functools.partial(_residual, delta)
     sol = optx.least_squares(fn, optx.LevenbergMarquardt(rtol=1e-10, atol=1e-12), p0, args=args, throw=False,
                              max_steps=400)
-    p = sol.value
+    p = jnp.where(free, sol.value, p0)
     return p, jax.jacfwd(fn)(p, args), fn(p, args), sol.result == optx.RESULTS.successful
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def _solve_all(delta, p0, y, dy, up, mask, sigma):
+def _solve_all(delta, p0, y, dy, up, mask, sigma, cens, free):
     """Weighted Levenberg–Marquardt per device (vmapped over the leading axis): parameters,
-    Jacobian of the weighted residuals, the residuals and whether each solve succeeded."""
-    return jax.vmap(functools.partial(_solve_one, delta))(p0, y, dy, up, mask, sigma)
+    Jacobian of the weighted residuals, the residuals and whether each solve succeeded.
+    Parameters where ``free`` (shape ``(k,)``) is False keep their starting values."""
+    return jax.vmap(functools.partial(_solve_one, delta), in_axes=(0, 0, 0, 0, 0, 0, 0, None))(
+        p0, y, dy, up, mask, sigma, cens, free)
 
 
 def _noise_model(r2, pred2, w2, mask, dof_scale, terms=(0, 1)):
@@ -305,10 +354,15 @@ def _noise_model(r2, pred2, w2, mask, dof_scale, terms=(0, 1)):
             active = [active[int(np.argmax(sol))]]
         coef = np.zeros(2)
         coef[active] = np.maximum(sol, 0.0)
-        cov = np.zeros((2, 2))
-        cov[np.ix_(active, active)] = np.linalg.pinv(a)
     if not np.any(coef > 0):
         coef[terms[-1]] = 1e-30
+    # the covariance with the weights of the final coefficients
+    var = np.maximum(x @ coef, 1e-3 * max(float(np.mean(x @ coef)), 1e-30))
+    wt = 1.0 / (2.0 * var**2)
+    active = [i for i in terms if coef[i] > 0] or [terms[-1]]
+    xa = x[:, active]
+    cov = np.zeros((2, 2))
+    cov[np.ix_(active, active)] = np.linalg.pinv(xa.T @ (xa * wt[:, None]))
     return float(coef[0]), float(coef[1]), cov
 
 
@@ -321,37 +375,155 @@ def fit_law(prep: _Prepared, model: str) -> LawFit:
         table = _pooled_table(prep)
         delta = table_delta(table["y_up"], table["up"], table["y_down"], table["down"])
     n_dev, k = len(prep.ids), len(law.params)
-    p0 = np.stack([law.init(prep.y[j][prep.mask[j]], prep.dy[j][prep.mask[j]], prep.up[j][prep.mask[j]])
+    observed = prep.mask & (prep.cens == 0)
+    p0 = np.stack([law.init(prep.y[j][observed[j]], prep.dy[j][observed[j]], prep.up[j][observed[j]])
                    for j in range(n_dev)])
-    y, dy, up, mask = (jnp.asarray(a) for a in (prep.y, prep.dy, prep.up, prep.mask))
+    y, dy, up, mask, cens = (jnp.asarray(a) for a in (prep.y, prep.dy, prep.up, prep.mask, prep.cens))
     sigma = jnp.ones_like(y)
-    n_per = prep.mask.sum(axis=1)
+    n_per = observed.sum(axis=1)
     dof_scale = (n_per / np.maximum(n_per - k, 1))[:, None]
+    terms = (0,) if model == "constant" else (0, 1)
     p = jnp.asarray(p0)
-    for _ in range(3):
-        p, jac, res, ok = _solve_all(delta, p, y, dy, up, mask, sigma)
+    use = observed
+    shape_idx = tuple(i for i, name in enumerate(law.params) if name in SHAPE_PARAMETERS)
+    k_free = k - len(shape_idx)
+    joint = bool(shape_idx) and prep.y.size * (len(shape_idx) + n_dev * k_free) <= JOINT_JACOBIAN_LIMIT
+    all_free = jnp.ones(k, bool)
+    shape = {}
+    se = None
+    for i in range(6 if shape_idx else 4):
+        last = i == (5 if shape_idx else 3)
+        if shape_idx and i == 3:
+            # stage 2: the law's shape (γ, NL: one value for every simulated cell) becomes one
+            # parameter shared by all devices, fitted jointly with each device's steps and bounds
+            shape = _pooled_shape(law, np.asarray(p), _standard_errors(np.asarray(jac), res, observed, k),
+                                  shape_idx)
+            pn = np.asarray(p).copy()
+            for j in shape_idx:
+                pn[:, j] = shape[law.params[j]][0]
+            p = jnp.asarray(pn)
+        # the censored changes enter once σ is known (with σ = 1 they would dominate), and
+        # only for a hard-bounded law: a soft law's step vanishes at its bound, where a cell
+        # that reached it stays (no clip to speak of), so they carry no information there
+        m = jnp.asarray(observed) if i == 0 or law.soft else mask
+        if shape_idx and i >= 3 and joint:
+            p_j, cov_j, res_j, ok_j = _solve_joint(delta, shape_idx, p, y, dy, up, m, sigma, cens)
+            if bool(np.all(np.asarray(ok_j))) and np.all(np.isfinite(np.asarray(res_j))):
+                p, cov_joint, res, ok = p_j, cov_j, res_j, ok_j
+            else:  # the joint solve failed: the shape stays at its pooled per-device value
+                joint = False
+        if not (shape_idx and i >= 3 and joint):
+            free = all_free if not (shape_idx and i >= 3) else jnp.asarray([j not in shape_idx for j in range(k)])
+            p, jac, res, ok = _solve_all(delta, p, y, dy, up, m, sigma, cens, free)
+        if last:
+            break
         pred = np.asarray(jax.vmap(delta)(p, y, up))
         w = np.asarray(p[:, 1] - p[:, 0]) if law.soft else np.ones(n_dev)
         r2 = (np.asarray(dy) - pred) ** 2
-        c2, cr2, cov = _noise_model(r2, pred**2, np.broadcast_to((w**2)[:, None], pred.shape), prep.mask, dof_scale,
-                                    (0,) if model == "constant" else (0, 1))
+        c2, cr2, cov = _noise_model(r2, pred**2, np.broadcast_to((w**2)[:, None], pred.shape), use, dof_scale, terms)
         var = c2 * pred**2 + cr2 * (w**2)[:, None]
-        floor = 1e-12 + 1e-6 * float(np.mean(var[prep.mask]))
-        sigma = jnp.asarray(np.sqrt(np.maximum(var, floor)))
-    p, jac, res, ok = _solve_all(delta, p, y, dy, up, mask, sigma)
+        floor = 1e-12 + 1e-6 * float(np.mean(var[observed]))
+        sd = np.sqrt(np.maximum(var, floor))
+        sigma = jnp.asarray(sd)
+        # the noise is read from changes that could not have been clipped (ending more than
+        # NOISE_MARGIN σ inside the window): near a bound the clip truncates the residuals
+        end = prep.y + pred
+        far = observed & (np.minimum(1.0 - end, end) > NOISE_MARGIN * sd)
+        use = far if far.sum() >= max(20, 2 * n_dev) else observed
     res = np.asarray(res)
-    jac = np.asarray(jac)
     n = int(prep.mask.sum())
-    chi2 = float((res**2).sum() / max(n - n_dev * k, 1))
-    se = np.stack([np.sqrt(np.abs(np.diag(np.linalg.pinv(jac[j].T @ jac[j]))) * chi2) for j in range(n_dev)])
-    s = np.asarray(sigma)
-    loglik = float(-0.5 * np.sum(np.where(prep.mask, res**2 + np.log(2 * np.pi * s**2), 0.0)))
-    k_total = n_dev * k + 2
+    chi2 = float((res[observed] ** 2).sum() / max(int(observed.sum()) - n_dev * k_free - len(shape_idx), 1))
+    if shape_idx and joint:
+        cov_joint = np.asarray(cov_joint) * chi2
+        ks = len(shape_idx)
+        diag = np.sqrt(np.abs(np.diag(cov_joint)))
+        se = np.zeros((n_dev, k))
+        free_idx = [j for j in range(k) if j not in shape_idx]
+        se[:, free_idx] = diag[ks:].reshape(n_dev, k_free)
+        for a, j in enumerate(shape_idx):
+            value, _, spread = shape[law.params[j]]
+            se[:, j] = diag[a]
+            shape[law.params[j]] = (float(np.asarray(p)[0, j]), float(diag[a]), spread)
+    else:
+        se = _standard_errors(np.asarray(jac), res, observed, k, chi2=chi2)
+        for j in shape_idx:
+            se[:, j] = shape[law.params[j]][1]
+    s_ = np.asarray(sigma)
+    # over the observed changes only, so that every law is compared on the same data
+    loglik = float(-0.5 * np.sum(np.where(observed, res**2 + np.log(2 * np.pi * s_**2), 0.0)))
+    k_total = n_dev * k_free + len(shape_idx) + len(terms)
     pred = np.asarray(jax.vmap(delta)(p, y, up))
-    rms = np.sqrt(np.where(prep.mask, (np.asarray(dy) - pred) ** 2, 0.0).sum(1) / np.maximum(n_per, 1))
+    rms = np.sqrt(np.where(observed, (np.asarray(dy) - pred) ** 2, 0.0).sum(1) / np.maximum(n_per, 1))
     return LawFit(model, np.asarray(p), se, math.sqrt(c2), _root_se(c2, cov[0, 0]), math.sqrt(cr2),
                   _root_se(cr2, cov[1, 1]), loglik, n, k_total, -2 * loglik + k_total * math.log(n), rms, chi2,
-                  bool(np.all(np.asarray(ok))), table)
+                  bool(np.all(np.asarray(ok))), table, shape)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _solve_joint(delta, shape_idx, p0, y, dy, up, mask, sigma, cens):
+    """Levenberg–Marquardt over every device at once with the parameters at ``shape_idx``
+    shared by all devices (one value each) and the others per device.  Returns the
+    parameters ``(D, k)``, the unscaled covariance ``(JᵀJ)⁻¹`` of ``[shared, per-device
+    free (row-major)]``, the residuals ``(D, M)`` and whether the solve succeeded."""
+    import lineax as lx
+    import optimistix as optx
+
+    n_dev, k = p0.shape
+    free_idx = tuple(j for j in range(k) if j not in shape_idx)
+    ks, kf = len(shape_idx), len(free_idx)
+
+    def assemble(theta):
+        p = jnp.zeros((n_dev, k), theta.dtype)
+        p = p.at[:, list(free_idx)].set(theta[ks:].reshape(n_dev, kf))
+        return p.at[:, list(shape_idx)].set(jnp.broadcast_to(theta[:ks], (n_dev, ks)))
+
+    everything = jnp.ones(k, bool)
+
+    def residuals(theta, _):
+        p = assemble(theta)
+        one = lambda pd, *a: _residual(delta, pd, (*a, everything, pd))
+        return jax.vmap(one)(p, y, dy, up, mask, sigma, cens).ravel()
+
+    theta0 = jnp.concatenate([p0[0, list(shape_idx)], p0[:, list(free_idx)].ravel()])
+    # the normal equations (a few dozen parameters, up to ~10⁵ residuals): far cheaper per
+    # step than the default QR of the tall Jacobian
+    solver = optx.LevenbergMarquardt(rtol=1e-9, atol=1e-12, linear_solver=lx.Normal(lx.Cholesky()))
+    sol = optx.least_squares(residuals, solver, theta0, throw=False, max_steps=400)
+    jac = jax.jacfwd(residuals)(sol.value, None)
+    cov = jnp.linalg.pinv(jac.T @ jac)
+    return (assemble(sol.value), cov, residuals(sol.value, None).reshape(y.shape),
+            jnp.broadcast_to(sol.result == optx.RESULTS.successful, (n_dev,)))
+
+
+def _standard_errors(jac, res, observed, k, *, chi2=None):
+    """Per-device standard errors ``(D, k)`` from the weighted Jacobians, scaled by the
+    reduced χ² of the observed changes (columns of held parameters: 0)."""
+    if chi2 is None:
+        dof = max(int(observed.sum()) - observed.shape[0] * k, 1)
+        chi2 = float((np.asarray(res)[observed] ** 2).sum() / dof)
+    out = []
+    for j in range(jac.shape[0]):
+        jtj = jac[j].T @ jac[j]
+        out.append(np.sqrt(np.abs(np.diag(np.linalg.pinv(jtj))) * chi2))
+    return np.stack(out)
+
+
+def _pooled_shape(law, p, se, shape_idx) -> dict:
+    """The shape parameters pooled from independent per-device fits, ``name -> (value,
+    se, spread)``: the median (robust to the devices whose estimate runs off), its error
+    ``1.25·std/√N``, and the device-to-device spread corrected for estimation noise.  The
+    start of the joint fit, and its result where the joint Jacobian would be too large."""
+    out = {}
+    for j in shape_idx:
+        v, e = p[:, j], se[:, j]
+        n = v.size
+        spread, err = 0.0, float(e[0]) if n == 1 else 0.0
+        if n > 1:
+            var = float(np.var(v, ddof=1))
+            spread = math.sqrt(max(var - float(np.mean(e**2)), 0.0))
+            err = 1.25 * math.sqrt(var / n)
+        out[law.params[j]] = (float(np.median(v)), err, spread)
+    return out
 
 
 def _root_se(square: float, var_square: float) -> float:
@@ -367,7 +539,7 @@ def _pooled_table(prep: _Prepared) -> dict:
     out = {}
     edges = np.linspace(0.0, 1.0, TABLE_BINS + 1)
     for flag, name in ((True, "up"), (False, "down")):
-        sel = prep.mask & (prep.up == flag)
+        sel = prep.mask & (prep.cens == 0) & (prep.up == flag)
         y, dy = prep.y[sel], np.abs(prep.dy[sel])
         centres, means = [], []
         for a, b in zip(edges[:-1], edges[1:]):
@@ -455,12 +627,14 @@ def _nominal(fit: LawFit, prep: _Prepared, data: Measurements):
     pooled = math.sqrt(0.5 * (lo_s**2 + hi_s**2))
     var["d2d_bounds"] = Parameter(pooled / half, math.hypot(lo_s_se, hi_s_se) / 2 / half, "",
                                   "device-to-device spread of both bounds relative to the half window")
-    for name in LAWS[fit.model].params:
-        if name in per and name not in ("g_min", "g_max", "step_up", "step_down"):
-            v, v_se = per[name]
-            m, m_se, s, s_se = _spread(v, v_se)
-            params[name] = Parameter(m, m_se, "", "mean over devices")
-            extra[name] = s
+    for name, (value, err, spread) in fit.shape.items():
+        note = "one value for all devices, fitted jointly with each device's steps and bounds"
+        lo_ok, hi_ok = SHAPE_RANGE[fit.model]
+        if not lo_ok <= value <= hi_ok:
+            note += f" (fitted {value:.4g}, clipped to the law's range [{lo_ok:g}, {hi_ok:g}])"
+            value = min(max(value, lo_ok), hi_ok)
+        params[name] = Parameter(value, err, "", note)
+        extra[name] = spread
     var["c2c"] = Parameter(fit.c2c, fit.c2c_se, "",
                            "relative standard deviation of one pulse's step (residual variance ∝ step²)")
     var["c2c_range"] = Parameter(fit.c2c_range, fit.c2c_range_se, "",
@@ -687,6 +861,11 @@ def fit_measurements(data: Measurements, *, model: str = "auto", date: str | Non
             raise MeasurementError(f"{data.source}, column conductance_S: every device is stuck "
                                    "(its conductance never changes); nothing to fit")
         candidates = AUTO_CANDIDATES if model == "auto" else (model,)
+        saturating = prep.counts["saturated_devices"] >= 0.5 * len(prep.ids)
+        if model == "auto" and not saturating:
+            # a hard-bounded law takes the extremes measured as the bounds: only meaningful
+            # when the devices were driven into saturation
+            candidates = tuple(m for m in candidates if LAWS[m].soft)
         _check_enough(prep, candidates[0] if model != "auto" else "constant", data.source)
         fits = {}
         for name in candidates:
@@ -718,13 +897,19 @@ def fit_measurements(data: Measurements, *, model: str = "auto", date: str | Non
         pred = np.asarray(jax.vmap(_delta_of(best))(jnp.asarray(best.p), jnp.asarray(prep.y), jnp.asarray(prep.up)))
         resid_s = (prep.dy - pred) * span[:, None]
         obs_s = prep.dy * span[:, None]
-        sel = prep.mask
+        sel = prep.mask & (prep.cens == 0)
         ss_res = float(np.sum(resid_s[sel] ** 2))
         ss_tot = float(np.sum((obs_s[sel] - obs_s[sel].mean()) ** 2))
         goodness = {"rmse_S": math.sqrt(ss_res / max(sel.sum(), 1)), "r2": 1.0 - ss_res / ss_tot if ss_tot > 0 else 1.0,
                     "reduced_chi2": best.chi2, "converged": best.converged,
                     "bic": {m: f.bic for m, f in fits.items()}}
     chosen_by = ("BIC among " + ", ".join(fits)) if model == "auto" else "--model"
+    if model == "auto" and not saturating:
+        chosen_by += (" (the hard-bounded laws were left out: fewer than half the devices were driven into "
+                      "saturation at both bounds)")
+    elif not LAWS[chosen].soft and not saturating:
+        chosen_by += (" (warning: fewer than half the devices saturate at both bounds, so this law's bounds, the "
+                      "extremes measured, are not the devices' bounds)")
     return DeviceFit(chosen, chosen_by, device, params, var, relaxation, extra, alternative, per_device, fits,
                      goodness, prep.counts, data.source, _sha256(data.source), date, dict(prep.stuck))
 

@@ -138,10 +138,17 @@ def _exp_from_linear(su, gu):
 
 
 def _exp_init(y, dy, up):
+    """From the linear law's start (same law), with ``NL`` kept in [0.1, 10]: outside it the
+    law's gradient in ``NL`` vanishes and the solver would not move."""
     su, sd, gu, gd = _linear_init(y, dy, up)
-    s_u, n_u = _exp_from_linear(su, max(gu, 1e-3))
-    s_d, n_d = _exp_from_linear(sd, max(gd, 1e-3))
-    return np.array([s_u, s_d, max(n_u, 1e-2), max(n_d, 1e-2)])
+    out = []
+    for s, g in ((su, gu), (sd, gd)):
+        s_e, nl = _exp_from_linear(s, float(np.clip(g, 0.05, 0.95)))
+        if not (np.isfinite(nl) and 0.1 <= nl <= 10.0):
+            nl = float(np.clip(nl if np.isfinite(nl) else 1.0, 0.1, 10.0))
+            s_e = s  # the step at mid-range is close to the exp law's s for moderate NL
+        out.append((s_e, nl))
+    return np.array([out[0][0], out[1][0], out[0][1], out[1][1]])
 
 
 # ------------------------------------------------------------------------------- soft bounds

@@ -35,7 +35,7 @@ def figure_fit(fit, data, *, devices: int = 4, title: str | None = None) -> Plot
     _panel_response(axes[1], fit, data, devices)
     if has_rel:
         _panel_relaxation(axes[2], fit, data)
-    fig.suptitle(title or f"{Path(fit.source).name}: {fit.model} model ({fit.chosen_by})")
+    fig.suptitle(title or f"{Path(fit.source).name}: {fit.model} model ({fit.chosen_by.split(' (')[0]})")
     return fig
 
 

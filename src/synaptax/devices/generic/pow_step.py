@@ -20,7 +20,8 @@ class PowStepDevice(AbstractPulsedDevice):
     Not affine: the ``n``-pulse noise is the first-order estimate of
     :func:`~synaptax.devices.core.variability.step_noise_variance` (error in the tests).
     No closed form exists for ``n`` pulses, so pulses are applied one at a time (exactly),
-    in a loop of ``ceil(max n)`` iterations over the array; a fractional count applies the
+    in a loop of ``ceil(max n)`` iterations over the array, each pulse starting inside the
+    window (the last one's end is clipped with its noise); a fractional count applies the
     fraction of one step last.
 
     Attributes:
@@ -42,9 +43,11 @@ class PowStepDevice(AbstractPulsedDevice):
         def body(carry):
             x, remaining = carry
             frac = jnp.clip(remaining, 0.0, 1.0)
-            x = jnp.clip(x + frac * rate(x), 0.0, 1.0)
-            return x, remaining - frac
+            start = jnp.clip(x, 0.0, 1.0)  # each pulse starts inside the window
+            return start + frac * rate(start), remaining - frac
 
+        # the last pulse's end is left unclipped: the caller clips it after adding the
+        # pulse's noise, as for every law (AbstractPulsedDevice._direction)
         x, _ = jax.lax.while_loop(cond, body, (x, n))
         return x
 

@@ -222,13 +222,15 @@ class AbstractPulsedDevice(AbstractDevice):
         identity where ``n = 0``), the noise terms ``(δ_end, ρ, ρⁿ, n_noise)`` of the train
         and its overshoot ``x_raw − x_new`` past the bound (0 inside the window).
 
-        A train with at least one whole pulse to spare past a bound ends on the bound: in a
-        pulse-by-pulse simulation that clips every pulse, each further pulse brings the cell
-        back to it whatever the earlier errors were (``n_noise = 0``).  A train whose last
-        pulse only partly crosses the bound gets its noise added to the unclipped end point
-        and is clipped after (:meth:`_conductance_after`): one pulse is then exactly
-        ``clip(x + δ(1 + c2c·ξ))``, so a pulse toward a bound never moves a cell sitting on
-        it away from it (unless its noise exceeds the step itself)."""
+        A train with at least one whole pulse to spare past a bound has reached the bound
+        before its last pulse: in a pulse-by-pulse simulation that clips every pulse, the
+        earlier errors are erased there, and the last pulse starts on the bound, so the end is
+        ``clip(bound + δ_bound + ε)`` with one pulse's noise ``ε`` (``n_noise = 1``, the
+        overshoot the law's step at the bound).  A train whose last pulse only partly crosses
+        the bound gets its noise added to its unclipped end point.  Either way the noise
+        lands before the clip (:meth:`_conductance_after`): one pulse is exactly
+        ``clip(x + δ(1 + c2c·ξ) + c2c_range·span·ξ')``, so a pulse toward a bound moves a cell
+        sitting on it away from it only when its noise exceeds the step there."""
         coeffs = self._affine(step, potentiate=potentiate)
         if coeffs is not None:
             a, c = coeffs
@@ -243,10 +245,16 @@ class AbstractPulsedDevice(AbstractDevice):
             d0 = jnp.abs(self._step_at(x, step, span, potentiate=potentiate))
             step_end = jnp.abs(self._step_at(x_new, step, span, potentiate=potentiate))
             rho, rho_n = geometric_contraction(d0, step_end, n)
-        # a train with a whole pulse or more to spare past the bound ends on the bound
+        # a train with a whole pulse or more to spare past the bound reaches the bound before
+        # its last pulse, which then starts on it: only that pulse's noise remains, added to
+        # its unclipped end (the bound plus the law's step there) before the clip
         surplus = jnp.abs(x_raw - x_new) / jnp.maximum(jnp.abs(step_end), 1e-30)
-        n_noise = jnp.where(surplus >= 1.0, 0.0, n)
-        over = jnp.where(n > 0, x_raw - x_new, 0.0)
+        saturated = (surplus >= 1.0) & (n > 1.0)  # one pulse starts inside the window: never
+        n_noise = jnp.where(saturated, 1.0, n)
+        rho = jnp.where(saturated, 1.0, rho)
+        rho_n = jnp.where(saturated, 1.0, rho_n)
+        over = jnp.where(saturated, jnp.sign(x_raw - x_new) * jnp.abs(step_end), x_raw - x_new)
+        over = jnp.where(n > 0, over, 0.0)
         return jnp.where(n > 0, x_new, x), (step_end, rho, rho_n, n_noise), over
 
     def _conductance_after(self, state: PulsedState, up: Array, down: Array, key, bits) -> Array:
