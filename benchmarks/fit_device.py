@@ -156,8 +156,10 @@ def study_auto(seeds: int, log) -> dict:
             log(f"auto  {model:11s} seed {seed:2d}: picked {fit.model:11s} ΔBIC {runs[-1]['delta_bic']}")
     rate = {m: picks[m].get(TRUE_LAW[m], 0) / seeds for m in MODELS}
     # how close the runner-up was: ΔBIC between linear and soft-bounds (4 parameters per device each)
-    lin_sb = {m: [r["delta_bic"]["soft-bounds"] - r["delta_bic"]["linear"] for r in runs if r["model"] == m]
-              for m in MODELS}
+    # (absent where the data did not saturate and auto left the hard-bounded laws out)
+    lin_sb = {m: [r["delta_bic"]["soft-bounds"] - r["delta_bic"]["linear"] for r in runs if r["model"] == m
+                  and {"soft-bounds", "linear"} <= set(r["delta_bic"])] for m in MODELS}
+    lin_sb = {m: v for m, v in lin_sb.items() if v}
     affine = ("linear", "soft-bounds")
     rate_affine = {m: sum(picks[m].get(a, 0) for a in affine) / seeds for m in ("linear", "soft-bounds", "exp")}
     return {"protocol": {"devices": 20, "cycles": 2, "pulses": 250, "seeds": seeds, "read_noise": False},
@@ -317,13 +319,16 @@ def summary_text(out: dict) -> str:
                   "|---|---|---|---|---|"]
         for m in MODELS:
             picks = ", ".join(f"{k} {v}" for k, v in sorted(a["picks"][m].items(), key=lambda t: -t[1]))
-            d = a["bic_soft_bounds_minus_linear"][m]
+            d = a["bic_soft_bounds_minus_linear"].get(m)
+            gap_text = (f"{d['median']:+.1f} ({d['min']:+.1f} … {d['max']:+.1f})" if d else
+                        "– (no saturation: hard-bounded laws left out)")
             lines.append(f"| {m} | {TRUE_LAW[m]} | {picks} | {a['picks'][m].get(TRUE_LAW[m], 0)}/{n} = "
-                         f"{100 * a['rate'][m]:.0f} % | {d['median']:+.1f} ({d['min']:+.1f} … {d['max']:+.1f}) |")
+                         f"{100 * a['rate'][m]:.0f} % | {gap_text} |")
         lines.append(f"overall: {100 * a['rate_overall']:.0f} %")
         ra = a["rate_linear_or_soft_bounds"]
         lines.append("picked linear or soft-bounds: " + ", ".join(f"{m} data {100 * v:.0f} %" for m, v in ra.items()))
-        gap = max(max(abs(d["min"]), abs(d["max"])) for m, d in a["bic_soft_bounds_minus_linear"].items() if m in ra)
+        gap = max((max(abs(d["min"]), abs(d["max"])) for m, d in a["bic_soft_bounds_minus_linear"].items()
+                   if m in ra), default=float("inf"))
         if gap < 2:
             lines.append(f"On linear, soft-bounds and exp data the BICs of linear and soft-bounds differ by at most "
                          f"{gap:.1f}: a tie that noise decides.  Both laws make each direction's one-pulse change "
