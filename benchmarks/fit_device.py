@@ -253,7 +253,7 @@ def study_training(epochs: int, seeds: list[int], train_samples: int, log) -> di
     with tempfile.TemporaryDirectory(prefix="fit_device_") as tmp:
         path = Path(tmp) / "reram-sb-fitted.toml"
         write_device_file(fit, path)
-        head["device_file"] = device_file_text = path.read_text()
+        head["device_file"] = path.read_text()
         try:
             get_preset(str(path))
         except ValueError as err:   # the file the fit wrote does not load: nothing to train

@@ -14,8 +14,7 @@ import pytest
 from synaptax.devices import (ConstantStepDevice, ExpStepDevice, LinearStepDevice, PowStepDevice, SoftBoundsDevice,
                               StepVariability, get_preset)
 from synaptax.devices.fitting import (DeviceFileError, MeasurementError, fit_measurements, load_device_file,
-                                      read_measurements, simulate_measurements, write_device_file,
-                                      write_measurements)
+                                      read_measurements, simulate_measurements, write_device_file)
 from synaptax.devices.fitting.example import example_path
 from synaptax.devices.generic.relaxation import Relaxation
 

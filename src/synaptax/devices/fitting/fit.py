@@ -390,7 +390,6 @@ def fit_law(prep: _Prepared, model: str) -> LawFit:
     joint = bool(shape_idx) and prep.y.size * (len(shape_idx) + n_dev * k_free) <= JOINT_JACOBIAN_LIMIT
     all_free = jnp.ones(k, bool)
     shape = {}
-    se = None
     for i in range(6 if shape_idx else 4):
         last = i == (5 if shape_idx else 3)
         if shape_idx and i == 3:
