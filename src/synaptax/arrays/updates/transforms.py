@@ -9,7 +9,6 @@
 """
 from __future__ import annotations
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import optax
@@ -35,7 +34,7 @@ class Optax(AbstractUpdateRule):
         optimizer: the optax transformation (its state is this rule's state).
     """
 
-    optimizer: optax.GradientTransformation = eqx.field(static=True)
+    optimizer: optax.GradientTransformation
 
     def init(self, crossbar, *, key=None):
         return self.optimizer.init(jnp.zeros((crossbar.out_features, crossbar.in_features)))

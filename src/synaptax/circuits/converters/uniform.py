@@ -66,7 +66,7 @@ class UniformDAC(AbstractDAC):
             [assumed].
     """
 
-    bits: int | None = eqx.field(default=7, static=True)
+    bits: int | None = 7
     energy_per_conversion: float | None = None
 
     def __check_init__(self):
@@ -127,7 +127,7 @@ class UniformADC(AbstractADC):
             [assumed, Walden FOM].
     """
 
-    bits: int | None = eqx.field(default=9, static=True)
+    bits: int | None = 9
     full_scale: float | None = None
     noise: float = 0.0
     saturate: bool = eqx.field(default=True, static=True)

@@ -26,6 +26,7 @@ from .analog_sgd import AnalogSGD
 from .base import AbstractAlgorithm, AnalogAlgorithm, StepMetrics, TrainState, cross_entropy
 from .float_reference import FloatReference
 from .mixed_precision import MixedPrecision
+from .optim import OPTIMIZERS, SCHEDULES, Optimizer, Schedule
 from .sign_sgd import SignBudget, SignSGD
 from .tiki_taka import AGAD, ChoppedTTv2, TikiTaka, TransferAlgorithm, TTv2
 
@@ -59,31 +60,21 @@ Algorithm = make_algorithm
 
 
 def build_optimizer(name: str, learning_rate: float, *, total_steps: int, schedule: str = "constant",
-                    momentum: float = 0.9) -> tuple[optax.GradientTransformation, Callable]:
+                    momentum: float = 0.9) -> tuple[Optimizer, Schedule]:
     """An optax optimiser by name (``sgd``, ``momentum``, ``adam``) with a learning-rate
     schedule (``constant``, ``cosine``, ``step`` — halved at 50 % and 75 % of training).
-    Returns ``(optimizer, schedule)``."""
-    schedules = {
-        "constant": lambda: optax.constant_schedule(learning_rate),
-        "cosine": lambda: optax.cosine_decay_schedule(learning_rate, max(total_steps, 1), alpha=0.05),
-        "step": lambda: optax.piecewise_constant_schedule(learning_rate, {int(total_steps * 0.5): 0.5,
-                                                                          int(total_steps * 0.75): 0.5}),
-    }
-    if schedule not in schedules:
-        raise ValueError(f"unknown schedule {schedule!r}; valid: {', '.join(schedules)}")
-    sched = schedules[schedule]()
-    optimizers = {
-        "sgd": lambda: optax.sgd(sched),
-        "momentum": lambda: optax.sgd(sched, momentum=momentum),
-        "adam": lambda: optax.adam(sched),
-    }
-    if name not in optimizers:
-        raise ValueError(f"unknown optimizer {name!r}; valid: {', '.join(optimizers)}")
-    return optimizers[name](), sched
+    Returns ``(optimizer, schedule)``: pytrees with the learning rate as a leaf
+    (:mod:`~synaptax.training.algorithms.optim`), numerically the optax objects they wrap."""
+    if schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {schedule!r}; valid: {', '.join(SCHEDULES)}")
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; valid: {', '.join(OPTIMIZERS)}")
+    sched = Schedule(learning_rate, schedule, total_steps)
+    return Optimizer(name, sched, momentum), sched
 
 
 __all__ = [
     "AGAD", "ALGORITHMS", "AbstractAlgorithm", "Algorithm", "AnalogAlgorithm", "AnalogSGD", "ChoppedTTv2",
     "FloatReference", "MixedPrecision", "SignBudget", "SignSGD", "TTv2", "TikiTaka", "TransferAlgorithm", "StepMetrics", "TrainState", "build_optimizer", "cross_entropy",
-    "make_algorithm",
+    "make_algorithm", "Optimizer", "Schedule",
 ]

@@ -120,8 +120,8 @@ class AnalogAlgorithm(AbstractAlgorithm):
 
     analog: ClassVar[bool] = True
     model: object
-    optimizer: optax.GradientTransformation = eqx.field(static=True)
-    schedule: Callable = eqx.field(static=True)
+    optimizer: optax.GradientTransformation
+    schedule: Callable
     rest_time: float = eqx.field(default=0.0, kw_only=True)
 
     @property

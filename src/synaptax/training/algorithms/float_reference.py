@@ -23,8 +23,8 @@ class FloatReference(AbstractAlgorithm):
     name: ClassVar[str] = "float"
     analog: ClassVar[bool] = False
     model: object
-    optimizer: optax.GradientTransformation = eqx.field(static=True)
-    schedule: Callable = eqx.field(static=True)
+    optimizer: optax.GradientTransformation
+    schedule: Callable
 
     def __check_init__(self):
         from ..network import FloatMLP
