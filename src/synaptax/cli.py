@@ -4,6 +4,10 @@
                        (exit 0 finished, 1 error, 4 diverged, 130 interrupted).
 ``synaptax devices``   the device presets as a table; ``devices show NAME`` one preset's parameters.
 ``synaptax reproduce`` run a paper's validation target (exit 0 passed, 3 not passed).
+``synaptax fit``       fit a device model to measured pulse responses; write a device file.
+``synaptax sweep``     train a study's points (grid/zip of settings) and write its report
+                       (exit 0 all finished, 4 some failed, 1 error, 130 interrupted).
+``synaptax compare``   a table of runs or studies side by side.
 
 Errors are reported as one message on stderr with a non-zero exit status, never a traceback.
 """
@@ -11,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -288,6 +291,10 @@ def _summary_rows(report: dict, run_dir: Path) -> list[tuple[str, str]]:
                          f"max {_eng(e['max_voltage_drop_V'], 'V')} lost "
                          f"({100 * e['max_voltage_drop_fraction']:.2g} % of the drive), output error "
                          f"{100 * e['relative_output_error']:.2g} %"))
+    if report.get("costs"):
+        from .circuits.costs import format_costs
+
+        rows += format_costs(report["costs"])
     rows += [("wall time", f"{report['wall_time_s']:.1f} s"), ("run folder", str(run_dir))]
     return [(k, str(v)) for k, v in rows]
 
@@ -513,6 +520,74 @@ def format_fit(fit, si) -> str:
     return "\n".join(lines)
 
 
+def _add_sweep(sub):
+    p = sub.add_parser("sweep", help="train every point of a study file (grid/zip of settings) and write its report",
+                       description="Train a study's points, many per compiled program, into a study folder "
+                                   "(results.csv, summary.csv, figures/, report.html). Rerun the same command to "
+                                   "resume: finished points are never recomputed. Exit 0: every point finished; "
+                                   "4: some points failed or diverged (recorded); 1: error; 130: interrupted.")
+    p.add_argument("study", nargs="?", metavar="STUDY.toml", help="the study file (synaptax sweep --example)")
+    p.add_argument("--example", action="store_true", help="print a documented example study file and exit")
+    p.add_argument("--out", default=None, metavar="DIR", help="study folder (default: studies/<name>)")
+    p.add_argument("--batch", default=None, metavar="N|auto",
+                   help="most points per compiled program (default: the study file's, else as memory allows)")
+    p.add_argument("--retry-failed", action="store_true", help="train failed and diverged points again")
+    p.add_argument("--dry-run", action="store_true", help="list the points and how they would be batched; train nothing")
+    p.set_defaults(func=_cmd_sweep)
+
+
+def _cmd_sweep(args) -> int:
+    from .studies import EXAMPLE, read_study, run_study
+
+    if args.example:
+        print(EXAMPLE, end="")
+        return 0
+    if not args.study:
+        raise _UsageError("sweep: name a study file (STUDY.toml), or --example for one to start from")
+    batch = None
+    if args.batch not in (None, "auto"):
+        try:
+            batch = int(args.batch)
+        except ValueError:
+            batch = 0
+        if batch < 1:
+            raise _UsageError(f"--batch must be 'auto' or an integer >= 1, got {args.batch!r}")
+    study = read_study(args.study)
+    out = Path(args.out) if args.out else Path("studies") / study.name
+    if args.dry_run:
+        from .studies.engine import plan_study
+
+        print(plan_study(study, out, max_batch=batch))
+        return 0
+    result = run_study(study, out, max_batch=batch, retry_failed=args.retry_failed)
+    from .studies.report import format_study_summary
+
+    print(format_study_summary(result["points"], list(study.axes)))
+    o = result["outputs"]
+    print(f"\n{len(result['points'])} points ({result['trained']} trained now, {result['skipped']} already done, "
+          f"{result['failed']} failed or diverged) in {result['wall_time_s']:.0f} s")
+    print(f"report: {o['report_html']}\nresults: {o['results_csv']}  summary: {o['summary_csv']}")
+    return 4 if result["failed"] else 0
+
+
+def _add_compare(sub):
+    p = sub.add_parser("compare", help="a table of runs or studies side by side",
+                       description="Compare run folders (report.json) and study folders (summary.csv) side by side.")
+    p.add_argument("paths", nargs="+", metavar="RUN_OR_STUDY_DIR")
+    p.add_argument("--csv", default=None, metavar="FILE", help="also write the table as CSV")
+    p.set_defaults(func=_cmd_compare)
+
+
+def _cmd_compare(args) -> int:
+    from .studies.compare import compare_csv, format_compare
+
+    print(format_compare(args.paths))
+    if args.csv:
+        compare_csv(args.paths, args.csv)
+        print(f"table written to {args.csv}")
+    return 0
+
+
 class _UsageError(Exception):
     pass
 
@@ -521,7 +596,7 @@ def main(argv: list[str] | None = None) -> int:
     from . import __version__
 
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] in (["train"], ["fit"]) and not {"-h", "--help"} & set(argv):
+    if argv[:1] in (["train"], ["fit"], ["sweep"]) and not {"-h", "--help", "--example"} & set(argv):
         print("synaptax: loading JAX ...", file=sys.stderr, flush=True)  # the imports take seconds
     parser = argparse.ArgumentParser(prog="synaptax", description="Crossbar arrays of emerging synaptic devices, in JAX.")
     parser.add_argument("--version", action="version", version=f"synaptax {__version__}")
@@ -530,6 +605,8 @@ def main(argv: list[str] | None = None) -> int:
     _add_reproduce(sub)
     _add_devices(sub)
     _add_fit(sub)
+    _add_sweep(sub)
+    _add_compare(sub)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
@@ -539,6 +616,7 @@ def main(argv: list[str] | None = None) -> int:
 
     apply_cpu_workaround()
     from .training.datasets import DatasetError
+    from .studies.engine import StudyRunError
     from .training.loop import DivergenceError, TrainingError
 
     try:
@@ -549,10 +627,14 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into e.g. `head`, which closed it (an OSError: first)
         sys.stderr.close()
         return 0
-    except (TrainingError, DatasetError, _UsageError, ValueError, OSError) as err:
+    except (TrainingError, DatasetError, _UsageError, ValueError, OSError, StudyRunError) as err:
         print(f"synaptax: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        if args.command == "sweep":
+            print("synaptax: interrupted; finished points and epochs are kept in the study folder (run the same "
+                  "command again to continue)", file=sys.stderr)
+            return 130
         print("synaptax: interrupted; finished epochs are kept in the run folder (continue with --resume; "
               "a run interrupted in its first epoch leaves nothing)", file=sys.stderr)
         return 130

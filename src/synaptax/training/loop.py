@@ -115,6 +115,12 @@ class TrainConfig:
             pulse frequency [Hz] (> 0), duty cycle in (0, 1] (pulse width = duty /
             frequency), gate pulses per update pulse (≥ 1).  See
             :class:`synaptax.devices.magnetoionic.PulseTrain`.
+        device_params: values that replace parameters of the device preset, as
+            ``((path, value), ...)`` sorted by path (a mapping is accepted and sorted), each
+            ``path`` a dotted field path of the device (``"step"``,
+            ``"variability.c2c"``, ``"film.thickness"``; ``synaptax devices show NAME``
+            lists them) whose value is a number; SI units as the field's.  Used by
+            studies to sweep a device parameter.
         divergence_factor, divergence_patience: the run stops as diverged when the loss is
             not finite, when an epoch's mean loss exceeds ``divergence_factor`` times the
             loss at the start (the first step's, before any update), or when
@@ -156,6 +162,7 @@ class TrainConfig:
     transfer_bit_length: int | None = None
     zero_shift_pulses: int | None = None
     fast_device: str | None = None
+    device_params: tuple = ()
     gate_voltage: float | None = None
     pulse_frequency: float | None = None
     duty_cycle: float | None = None
@@ -182,6 +189,10 @@ class TrainConfig:
         names = ("gate_voltage", "pulse_frequency", "duty_cycle", "burst")
         return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
 
+    def __post_init__(self):
+        if isinstance(self.device_params, dict):
+            object.__setattr__(self, "device_params", tuple(sorted(self.device_params.items())))
+
     def validate(self) -> None:
         if self.algorithm not in ALGORITHMS:
             raise TrainingError(f"unknown algorithm {self.algorithm!r}; valid names: {', '.join(ALGORITHMS)}")
@@ -195,8 +206,9 @@ class TrainConfig:
         for name in ("train_samples", "test_samples", "dac_bits", "adc_bits"):
             if getattr(self, name) < 0:
                 raise TrainingError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if any(b == 1 for b in (self.dac_bits, self.adc_bits)):
-            raise TrainingError("converter bits must be 0 (ideal) or >= 2")
+        for name in ("dac_bits", "adc_bits"):
+            if getattr(self, name) == 1:
+                raise TrainingError(f"{name} must be 0 (ideal) or >= 2 (converter bits), got 1")
         if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
             raise TrainingError(f"learning_rate must be a finite positive number, got {self.learning_rate}")
         self.wire_resistance  # checks r_wire
@@ -240,6 +252,10 @@ class TrainConfig:
             raise TrainingError(f"momentum must lie in [0, 1), got {self.momentum}")
         if self.fast_device is not None:
             _check_device("fast_device", self.fast_device)
+        if self.device_params:
+            if not ALGORITHMS[self.algorithm].analog:
+                raise TrainingError("device_params set parameters of the device, which the float algorithm has not")
+            apply_device_params(get_preset(self.device), self.device_params, name=self.device)
         from ..arrays.mapping import MAPPINGS
 
         if self.mapping not in MAPPINGS:
@@ -279,6 +295,7 @@ class TrainConfig:
         """The configuration as JSON-ready values (``hidden`` as a list)."""
         d = dataclasses.asdict(self)
         d["hidden"] = list(self.hidden)
+        d["device_params"] = {k: v for k, v in self.device_params}
         return d
 
     @classmethod
@@ -302,6 +319,20 @@ class TrainConfig:
                 if not isinstance(v, (list, tuple)) or not all(isinstance(h, int) for h in v):
                     raise TrainingError(f"{source}: hidden must be a list of integers, got {v!r}")
                 v = tuple(v)
+            if name == "device_params":
+                if not isinstance(v, (dict, list, tuple)):
+                    raise TrainingError(f"{source}: device_params must be a table of parameter = number, got {v!r}")
+                items = v.items() if isinstance(v, dict) else v
+                try:
+                    v = tuple(sorted((str(p), q) for p, q in items))
+                except (TypeError, ValueError):
+                    raise TrainingError(f"{source}: device_params must be a table of parameter = number, "
+                                        f"got {v!r}") from None
+                for p, q in v:
+                    if isinstance(q, bool) or not isinstance(q, (int, float)) or not math.isfinite(q):
+                        raise TrainingError(f"{source}: device_params: {p} must be a finite number, got {q!r}")
+                out[name] = v
+                continue
             out[name] = _check_type(name, v, fields[name].type, source)
         return cls(**out)
 
@@ -311,6 +342,8 @@ class TrainConfig:
         setting except ``epochs`` (so a resumed run with more epochs keeps its folder)."""
         d = self.as_dict()
         d.pop("epochs")
+        if not d["device_params"]:
+            d.pop("device_params")  # configurations without them keep the names they had
         d.update(self.device_files())  # a device file's content, not only its path
         digest = hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:8]
         return f"{_device_label(self)}-{self.algorithm}-seed{self.seed}-{digest}"
@@ -340,6 +373,18 @@ def _device_label(config: TrainConfig) -> str:
     if config.algorithm == "float":
         return "float"
     return Path(config.device).stem if is_device_file(config.device) else config.device
+
+
+def apply_device_params(device, params, *, name: str):
+    """``device`` with ``params`` (``((path, value), ...)``) replaced
+    (:func:`synaptax.devices.core.apply_device_params`); a :class:`TrainingError` naming
+    the path otherwise."""
+    from ..devices.core import apply_device_params as apply
+
+    try:
+        return apply(device, params, name=name)
+    except ValueError as err:
+        raise TrainingError(f"device_params: {err}") from None
 
 
 def _check_device(option: str, spec: str) -> None:
@@ -385,6 +430,8 @@ def build(config: TrainConfig, total_steps: int, *, key=None) -> AbstractAlgorit
                          activation=config.activation)
     else:
         device = get_preset(config.device)
+        if config.device_params:
+            device = apply_device_params(device, config.device_params, name=config.device)
         if config.pulse_protocol:
             device = device.with_pulse_protocol(**config.pulse_protocol)
         dac = DAC(bits=config.dac_bits or None)
@@ -656,7 +703,7 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, *, resume: boo
         same = {k: v for k, v in config_dict.items() if k != "epochs"}
         saved = meta.get("config") or {}
         # options added after a checkpoint was written count as their defaults
-        defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+        defaults = TrainConfig().as_dict()
         if {k: saved.get(k, defaults.get(k)) for k in same} != same:
             diff = [k for k in same if saved.get(k, defaults.get(k)) != same[k]]
             raise TrainingError(f"--resume: the checkpoint {str(ck)!r} was made with a different configuration "
@@ -679,10 +726,7 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, *, resume: boo
             run_dir.mkdir(parents=True, exist_ok=True)
             for tmp in _stale_temporaries(run_dir):  # left by a run killed while writing
                 tmp.unlink(missing_ok=True)
-            atomic_write_json(run_dir / "config.json", config_dict)
-            for name in ("device", "fast_device"):  # the device files as run, beside the config
-                if f"{name}_sha256" in config_dict:
-                    atomic_write_bytes(run_dir / f"{name}.toml", Path(getattr(config, name)).read_bytes())
+            write_run_config(run_dir, config, config_dict)
         except OSError as err:
             raise TrainingError(f"run folder {str(run_dir)!r} is not writable: {err.strerror or err}") from None
         result = _epochs(config, config_dict, alg, ts, train_data, test_data, keys, run_dir, history,
@@ -705,6 +749,107 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, *, resume: boo
         raise
 
 
+def write_run_config(run_dir: Path, config: TrainConfig, config_dict: dict) -> None:
+    """Write a run's ``config.json`` and, beside it, the device files it runs on."""
+    atomic_write_json(run_dir / "config.json", config_dict)
+    for name in ("device", "fast_device"):  # the device files as run, beside the config
+        if f"{name}_sha256" in config_dict:
+            atomic_write_bytes(run_dir / f"{name}.toml", Path(getattr(config, name)).read_bytes())
+
+
+class DivergenceWatch:
+    """The divergence rule of a run, fed its losses on the host: the run stops when a loss
+    is not finite, when ``patience`` consecutive steps are above ``factor`` times the
+    reference loss (the first finite step's, before any update: the untrained network's),
+    or when an epoch's mean loss is.  :meth:`step` and :meth:`epoch_mean` return None, or
+    the ``stopped`` record (``epoch``, ``batch``, ``loss``, ``reason``) of the report."""
+
+    def __init__(self, factor: float, patience: int, reference_loss: float | None = None):
+        self.factor, self.patience, self.reference_loss = factor, patience, reference_loss
+        self.above = 0  # consecutive steps above the threshold
+
+    @property
+    def threshold(self) -> float | None:
+        return None if self.reference_loss is None else self.factor * self.reference_loss
+
+    def first(self, losses) -> None:
+        """Take the reference from the first loss of ``losses`` if none is set yet."""
+        if self.reference_loss is None and len(losses) and math.isfinite(losses[0]):
+            self.reference_loss = float(losses[0])
+
+    def new_epoch(self) -> None:
+        self.above = 0
+
+    def step(self, loss: float, *, epoch: int, batch: int) -> dict | None:
+        if not math.isfinite(loss):
+            return dict(epoch=epoch, batch=batch, loss=loss, reason=f"the loss became {loss}")
+        threshold = self.threshold
+        self.above = self.above + 1 if threshold is not None and loss > threshold else 0
+        if self.above >= self.patience:
+            return dict(epoch=epoch, batch=batch, loss=loss,
+                        reason=(f"the loss ({loss:.4g}) stayed above {self.factor:g}x its "
+                                f"start ({self.reference_loss:.4g}) for {self.above} steps"))
+        return None
+
+    def epoch_mean(self, mean: float, *, epoch: int, batch: int) -> dict | None:
+        threshold = self.threshold
+        if threshold is not None and mean > threshold:
+            return dict(epoch=epoch, batch=batch, loss=float(mean),
+                        reason=(f"the epoch's mean loss ({mean:.4g}) is above "
+                                f"{self.factor:g}x its start ({self.reference_loss:.4g})"))
+        return None
+
+
+def divergence_message(stopped: dict, history: list, newest, run_dir: Path) -> str:
+    """The one-line message of a run that diverged (``stopped`` from :class:`DivergenceWatch`)."""
+    where = (f"the checkpoint after epoch {history[-1]['epoch']} ({str(newest)!r}) is kept, and the report "
+             f"and plots cover the {len(history)} finished epoch{'s' if len(history) != 1 else ''}"
+             if history and newest is not None else
+             f"no epoch finished, so there is no checkpoint; the report is {str(run_dir / 'report.json')!r}")
+    return (f"training diverged at epoch {stopped['epoch']}, batch {stopped['batch']}: {stopped['reason']}; "
+            f"stopped: {where}. Try a smaller learning rate.")
+
+
+def write_diverged(config, config_dict, alg, ts_like, train_data, test_data, history, wall, keys, run_dir: Path,
+                   stopped: dict, newest) -> tuple[dict, str]:
+    """Write the report (``status`` ``"diverged"``) and plots of a run that stopped, for the
+    epochs that finished (the state of its newest checkpoint, loaded in the structure of
+    ``ts_like``); return ``(report, message)``."""
+    message = divergence_message(stopped, history, newest, run_dir)
+    if history:
+        # the report describes the state after the last finished epoch (the checkpoint's)
+        ts_done, _, _ = load_latest_checkpoint(run_dir, ts_like)
+        report = _report(config, config_dict, alg, ts_done, train_data, test_data, history, wall, keys.report)
+    else:
+        report = {"test_accuracy": None, "epochs": config.epochs, "epochs_finished": 0, "history": [],
+                  "config": config_dict,
+                  "device": config.device if alg.analog else "float", "algorithm": config.algorithm,
+                  "wall_time_s": wall}
+    report |= {"status": "diverged", "stopped": stopped, "message": message}
+    atomic_write_json(run_dir / "report.json", report)
+    if history:
+        _plots(config, alg, ts_done, history, run_dir)
+    return report, message
+
+
+def epoch_record(epoch: int, steps: int, batch_size: int, sums, acc: float) -> dict:
+    """The history entry of a finished epoch from its per-step sums (loss, correct, write,
+    read and converter energy, pulses, latency) and its test accuracy."""
+    return {
+        "epoch": epoch,
+        "updates": steps,
+        "train_loss": sums[0] / steps,
+        "train_accuracy": sums[1] / (steps * batch_size),
+        "test_accuracy": acc,
+        "energy_per_update_J": float(sums[2:5].sum() / steps),
+        "write_energy_per_update_J": float(sums[2] / steps),
+        "read_energy_per_update_J": float(sums[3] / steps),
+        "converter_energy_per_update_J": float(sums[4] / steps),
+        "pulses_per_update": float(sums[5] / steps),
+        "latency_per_update_s": float(sums[6] / steps),
+    }
+
+
 def _save_epoch(run_dir: Path, ts, meta: dict) -> Path:
     """Write the checkpoint after ``meta['epoch']`` epochs beside the older ones, then
     remove all but the newest :data:`KEEP_CHECKPOINTS`."""
@@ -723,12 +868,13 @@ def _epochs(config, config_dict, alg, ts, train_data, test_data, keys, run_dir, 
     n_used = steps_per_epoch * config.batch_size
     compiled = False
     stopped = None  # newest: the checkpoint the run resumed from, then the last one written
+    watch = DivergenceWatch(config.divergence_factor, config.divergence_patience, reference_loss)
     for epoch in range(start_epoch, config.epochs):
         order = _shuffled(len(train_data.labels), jax.random.fold_in(keys.shuffle, epoch))
         batches = order[:n_used].reshape(steps_per_epoch, config.batch_size)
         sums = np.zeros(7)
         b = 0
-        above = 0  # consecutive steps with the loss above the divergence threshold
+        watch.new_epoch()
         for length in chunk_lengths(steps_per_epoch):
             if not compiled:
                 log(f"compiling the training step ({alg.__class__.__name__}, "
@@ -742,20 +888,11 @@ def _epochs(config, config_dict, alg, ts, train_data, test_data, keys, run_dir, 
                 compiled = True
                 log(f"compiled and ran the first {length} steps in {time.perf_counter() - t_compile:.1f} s")
             losses = np.asarray(m.loss, dtype=np.float64)
-            if reference_loss is None and math.isfinite(losses[0]):
-                reference_loss = float(losses[0])  # the first step's loss: the untrained network's
-            threshold = None if reference_loss is None else config.divergence_factor * reference_loss
+            watch.first(losses)
             for i in range(length):
                 loss = float(losses[i])
-                if not math.isfinite(loss):
-                    stopped = dict(epoch=epoch + 1, batch=b + i + 1, loss=loss,
-                                   reason=f"the loss became {loss}")
-                    break
-                above = above + 1 if threshold is not None and loss > threshold else 0
-                if above >= config.divergence_patience:
-                    stopped = dict(epoch=epoch + 1, batch=b + i + 1, loss=loss,
-                                   reason=(f"the loss ({loss:.4g}) stayed above {config.divergence_factor:g}x its "
-                                           f"start ({reference_loss:.4g}) for {above} steps"))
+                stopped = watch.step(loss, epoch=epoch + 1, batch=b + i + 1)
+                if stopped:
                     break
                 sums += np.array([loss, float(m.correct[i]), float(m.write_energy[i]), float(m.read_energy[i]),
                                   float(m.converter_energy[i]), float(m.pulses[i]), float(m.latency[i])])
@@ -765,54 +902,22 @@ def _epochs(config, config_dict, alg, ts, train_data, test_data, keys, run_dir, 
                 break
             ts = new_ts
             b += length
-        if not stopped and threshold is not None and sums[0] / steps_per_epoch > threshold:
-            stopped = dict(epoch=epoch + 1, batch=steps_per_epoch, loss=float(sums[0] / steps_per_epoch),
-                           reason=(f"the epoch's mean loss ({sums[0] / steps_per_epoch:.4g}) is above "
-                                   f"{config.divergence_factor:g}x its start ({reference_loss:.4g})"))
+        if not stopped:
+            stopped = watch.epoch_mean(sums[0] / steps_per_epoch, epoch=epoch + 1, batch=steps_per_epoch)
         if stopped:
             break
         acc = evaluate(alg, ts, test_data, key=jax.random.fold_in(keys.evaluate, epoch))
-        n_seen = steps_per_epoch * config.batch_size
-        history.append({
-            "epoch": epoch + 1,
-            "updates": steps_per_epoch,
-            "train_loss": sums[0] / steps_per_epoch,
-            "train_accuracy": sums[1] / n_seen,
-            "test_accuracy": acc,
-            "energy_per_update_J": float(sums[2:5].sum() / steps_per_epoch),
-            "write_energy_per_update_J": float(sums[2] / steps_per_epoch),
-            "read_energy_per_update_J": float(sums[3] / steps_per_epoch),
-            "converter_energy_per_update_J": float(sums[4] / steps_per_epoch),
-            "pulses_per_update": float(sums[5] / steps_per_epoch),
-            "latency_per_update_s": float(sums[6] / steps_per_epoch),
-        })
+        history.append(epoch_record(epoch + 1, steps_per_epoch, config.batch_size, sums, acc))
         wall = wall_before + time.perf_counter() - t0
         newest = _save_epoch(run_dir, ts, {"epoch": epoch + 1, "history": history, "config": config_dict,
-                                           "wall_time_s": wall, "reference_loss": reference_loss})
+                                           "wall_time_s": wall, "reference_loss": watch.reference_loss})
         log(f"epoch {epoch + 1}/{config.epochs}: loss {history[-1]['train_loss']:.4f}, "
             f"test accuracy {100 * acc:.2f} %")
 
     wall = wall_before + time.perf_counter() - t0
     if stopped:
-        where = (f"the checkpoint after epoch {history[-1]['epoch']} ({str(newest)!r}) is kept, and the report "
-                 f"and plots cover the {len(history)} finished epoch{'s' if len(history) != 1 else ''}"
-                 if history and newest is not None else
-                 f"no epoch finished, so there is no checkpoint; the report is {str(run_dir / 'report.json')!r}")
-        message = (f"training diverged at epoch {stopped['epoch']}, batch {stopped['batch']}: {stopped['reason']}; "
-                   f"stopped: {where}. Try a smaller learning rate.")
-        if history:
-            # the report describes the state after the last finished epoch (the checkpoint's)
-            ts_done, _, _ = load_latest_checkpoint(run_dir, ts)
-            report = _report(config, config_dict, alg, ts_done, train_data, test_data, history, wall, keys.report)
-        else:
-            report = {"test_accuracy": None, "epochs": config.epochs, "epochs_finished": 0, "history": [],
-                      "config": config_dict,
-                      "device": config.device if alg.analog else "float", "algorithm": config.algorithm,
-                      "wall_time_s": wall}
-        report |= {"status": "diverged", "stopped": stopped, "message": message}
-        atomic_write_json(run_dir / "report.json", report)
-        if history:
-            _plots(config, alg, ts_done, history, run_dir)
+        report, message = write_diverged(config, config_dict, alg, ts, train_data, test_data, history, wall, keys,
+                                         run_dir, stopped, newest)
         raise DivergenceError(message, report, newest if history else None)
 
     report = _report(config, config_dict, alg, ts, train_data, test_data, history, wall, keys.report)
@@ -895,14 +1000,15 @@ def _ir_drop_effects(alg, ts, x, key) -> list[dict]:
             for i, (c, s, t) in enumerate(zip(alg.model.crossbars, ts.states, traces))]
 
 
-def _report(config, config_dict, alg, ts, train_data, test_data, history, wall, key) -> dict:
+def _report(config, config_dict, alg, ts, train_data, test_data, history, wall, key, *, e_inf=None) -> dict:
     last = history[-1]
     analog = alg.analog
     n_cells = 0
     if analog:
         n_cells = sum(c.in_features * c.out_features * c.devices_per_weight for c in alg.model.crossbars)
     sample = jnp.asarray(test_data.images[: min(1000, len(test_data.labels))])
-    e_inf = float(_inference_energy(alg, ts, sample, key))
+    if e_inf is None:  # a study passes the energy it measured for all its points at once
+        e_inf = float(_inference_energy(alg, ts, sample, key))
     steps = len(train_data.labels) // config.batch_size
     updates = sum(h.get("updates", steps) for h in history)
 
@@ -922,7 +1028,7 @@ def _report(config, config_dict, alg, ts, train_data, test_data, history, wall, 
         if config.ir_drop:
             extra["ir_drop_effect"] = _ir_drop_effects(alg, ts, sample[:100], jax.random.fold_in(key, 1))
     e_total = total("energy_per_update_J")
-    return extra | {
+    report = extra | {
         "status": "finished",
         "test_accuracy": last["test_accuracy"],
         # run means over every update of every epoch; the last epoch's in *_last_epoch_*
@@ -956,6 +1062,11 @@ def _report(config, config_dict, alg, ts, train_data, test_data, history, wall, 
         "backend": jax.default_backend(),
         "synaptax_version": _version(),
     }
+    if analog:  # first-order latency, area and figures of merit (synaptax.circuits.costs)
+        from ..circuits.costs import run_costs
+
+        report["costs"] = run_costs(alg, report=report)
+    return report
 
 
 def _version() -> str:
