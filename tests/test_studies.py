@@ -5,6 +5,7 @@ whole study compiles and trains in seconds; the benchmark (benchmarks/studies.py
 the real ones.
 """
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -151,7 +152,7 @@ def trained(tmp_path_factory):
     """One study of three points in one batch (two seeds, two learning rates, two ADC
     resolutions), and the same configurations trained alone."""
     root = tmp_path_factory.mktemp("study")
-    path = write(root, TINY + """device = "reram-sb"
+    path = write(root, '[study]\nplots = true\n' + TINY + """device = "reram-sb"
 [zip]
 seed = [0, 1, 0]
 lr = [0.5, 0.5, 0.2]
@@ -240,6 +241,8 @@ def test_a_failing_point_is_recorded_and_the_others_finish(tmp_path, monkeypatch
     assert status[1] == ("failed", "RuntimeError: simulated failure")
     assert result["failed"] == 1
     assert any("one by one" in line for line in logs)
+    finished = tmp_path / "out" / result["points"][0]["run_dir"]
+    assert (finished / "report.json").exists() and not (finished / "history.png").exists()  # plots: off by default
     failure = json.loads((tmp_path / "out" / result["points"][1]["run_dir"] / "failure.json").read_text())
     assert failure["message"] == "RuntimeError: simulated failure"
     # a failed point stays failed on a rerun, unless asked to retry
@@ -285,3 +288,87 @@ def test_cli_sweep_example_bad_file_and_compare(tmp_path, capsys, trained):
     assert "finished" in capsys.readouterr().out
     assert main(["compare", str(root / "out"), str(root / "out" / result["points"][0]["run_dir"])]) == 0
     assert "reram-sb" in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------------------- pieces
+def test_device_params_round_trip_and_run_names():
+    c = TrainConfig(device="reram-sb", device_params={"variability.c2c": 0.1, "step": 1e-8})
+    assert c.device_params == (("step", 1e-8), ("variability.c2c", 0.1))
+    assert TrainConfig.from_dict(c.as_dict()) == c
+    assert c.run_name() != TrainConfig(device="reram-sb").run_name()
+    # a configuration without device parameters keeps the name it had before they existed
+    assert TrainConfig().run_name() == "ideal-analog-sgd-seed0-7802c9f8"
+    from synaptax.training.loop import TrainingError
+
+    with pytest.raises(TrainingError, match="device_params: variability.c2c must be a finite number"):
+        TrainConfig.from_dict({"device_params": {"variability.c2c": "x"}})
+    with pytest.raises(TrainingError, match="is not a numeric parameter of ideal"):
+        TrainConfig(device_params={"nope": 1.0}).validate()
+
+
+@pytest.mark.parametrize("name, schedule", [("sgd", "constant"), ("momentum", "cosine"), ("adam", "step")])
+def test_optimizer_pytrees_match_optax(name, schedule):
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    from synaptax.training.algorithms import build_optimizer
+
+    opt, sched = build_optimizer(name, 0.3, total_steps=20, schedule=schedule)
+    ref_sched = {"constant": optax.constant_schedule(0.3),
+                 "cosine": optax.cosine_decay_schedule(0.3, 20, alpha=0.05),
+                 "step": optax.piecewise_constant_schedule(0.3, {10: 0.5, 15: 0.5})}[schedule]
+    ref = {"sgd": optax.sgd(ref_sched), "momentum": optax.sgd(ref_sched, momentum=0.9),
+           "adam": optax.adam(ref_sched)}[name]
+    params = {"b": jnp.arange(3.0)}
+    s1, s2 = opt.init(params), ref.init(params)
+    for step in range(20):
+        g = {"b": jnp.sin(jnp.arange(3.0) + step)}
+        u1, s1 = opt.update(g, s1, params)
+        u2, s2 = ref.update(g, s2, params)
+        np.testing.assert_array_equal(u1["b"], u2["b"])
+        assert float(sched(step)) == float(ref_sched(step))
+    # the learning rate is a leaf: two builds compare equal, and it can be traced
+    assert build_optimizer(name, 0.3, total_steps=20, schedule=schedule)[0] == opt
+    lr_leaf = jax.jit(lambda o: o.schedule(3))(opt)
+    assert float(lr_leaf) == pytest.approx(float(ref_sched(3)))
+
+
+def test_ir_drop_study_matches_single_runs(tmp_path):
+    study = read_study(write(tmp_path, TINY.replace("epochs = 2", "epochs = 1")
+                             + 'device = "reram-sb"\nir_drop = true\nmax_tile = 64\n[grid]\nr_wire = [1.0, 20.0]\n'))
+    result = run_study(study, tmp_path / "out", log=lambda s: None)
+    assert [b["size"] for b in result["batches"]] == [2]
+    point, record = study.points[1], result["points"][1]
+    alone = train(point.config, tmp_path / "alone", progress=None, log=lambda s: None)
+    batched = record["report"]
+    assert batched["study"]["batched_parameters"] and "r_row" in " ".join(batched["study"]["batched_parameters"])
+    for b, a in zip(batched["ir_drop_effect"], alone["ir_drop_effect"]):
+        assert b["r_row_ohm"] == a["r_row_ohm"] == 20.0
+        np.testing.assert_allclose(b["max_voltage_drop_V"], a["max_voltage_drop_V"], rtol=1e-6)
+        np.testing.assert_allclose(b["relative_output_error"], a["relative_output_error"], rtol=1e-5)
+    np.testing.assert_allclose([h["train_loss"] for h in batched["history"]],
+                               [h["train_loss"] for h in alone["history"]], rtol=1e-6)
+
+
+def test_sharded_over_two_host_devices_equals_one_device(trained, tmp_path):
+    """The same study with the points split over two CPU devices (three points: one
+    padding copy) gives the reports of the one-device run."""
+    import subprocess
+    import sys
+
+    study, root, result, logs = trained
+    env = dict(os.environ, JAX_ENABLE_X64="1", JAX_NUM_CPU_DEVICES="2",
+               PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
+    code = ("import jax, sys\nassert len(jax.devices()) == 2\n"
+            "from synaptax.studies import read_study, run_study\n"
+            f"run_study(read_study({str(study.path)!r}), {str(tmp_path / 'out')!r}, log=lambda s: print(s))\n")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "spread over 2 devices (3 points + 1 padding)" in out.stdout
+    for record in result["points"]:
+        one = record["report"]
+        two = json.loads((tmp_path / "out" / record["run_dir"] / "report.json").read_text())
+        np.testing.assert_allclose([h["train_loss"] for h in two["history"]],
+                                   [h["train_loss"] for h in one["history"]], rtol=1e-9)
+        assert two["test_accuracy"] == one["test_accuracy"]

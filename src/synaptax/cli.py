@@ -612,9 +612,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     args.explicit = _explicit_options(train_parser, argv) if args.command == "train" else set()
-    from ._xla import apply_cpu_workaround
+    from ._xla import apply_cpu_workaround, apply_host_devices
 
     apply_cpu_workaround()
+    if args.command == "sweep" and not args.example:
+        apply_host_devices()  # a study spreads its batched configurations over the cores
     from .training.datasets import DatasetError
     from .studies.engine import StudyRunError
     from .training.loop import DivergenceError, TrainingError

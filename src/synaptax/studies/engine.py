@@ -235,6 +235,18 @@ def _energy_batch(static, dynamic, axes, ts, images, idx, keys):
     return jax.vmap(one, in_axes=(axes, 0, 0, 0))(dynamic, ts, idx, keys)
 
 
+@eqx.filter_jit
+def _ir_effects_batch(static, dynamic, axes, ts, images, idx, keys):
+    from ..arrays.diagnostics import ir_drop_effect
+
+    def one(d, ts, i, k):
+        model = eqx.combine(d, static).model
+        _, traces = model(ts.states, images[i], key=k)
+        return [ir_drop_effect(c, s, t.inputs) for c, s, t in zip(model.crossbars, ts.states, traces)]
+
+    return jax.vmap(one, in_axes=(axes, 0, 0, 0))(dynamic, ts, idx, keys)
+
+
 def _index(tree, i):
     return jax.tree.map(lambda x: x[i], tree)
 
@@ -265,11 +277,52 @@ class _Data:
         self.test_labels = jnp.asarray(self.test.labels)
 
 
+class Placement:
+    """Where a batch's arrays live: with several devices (``jax.devices()``: GPUs, or CPU
+    cores exposed as host devices, :func:`synaptax._xla.apply_host_devices`), the batch
+    axis is split over a one-axis mesh ``("config",)`` (``NamedSharding``); each device
+    trains its share of the points and nothing crosses between them.  With one device,
+    arrays stay where they are."""
+
+    def __init__(self, points: int):
+        devices = jax.devices()
+        self.count = min(len(devices), points)
+        self.mesh = None
+        if self.count > 1:
+            from jax.sharding import Mesh
+
+            self.mesh = Mesh(np.array(devices[:self.count]), ("config",))
+
+    def padded(self, n: int) -> int:
+        return -(-n // self.count) * self.count
+
+    def _sharding(self, axis):
+        from jax.sharding import NamedSharding, PartitionSpec
+
+        return NamedSharding(self.mesh, PartitionSpec("config") if axis == 0 else PartitionSpec())
+
+    def batch(self, tree):
+        """``tree``'s arrays (leading axis: the points) split over the devices."""
+        return tree if self.mesh is None else jax.device_put(tree, self._sharding(0))
+
+    def replicated(self, tree):
+        """``tree``'s arrays copied to every device."""
+        return tree if self.mesh is None else jax.device_put(tree, self._sharding(None))
+
+    def dynamic(self, dynamic, axes):
+        """A :class:`Batched`'s arrays: stacked ones split, shared ones copied."""
+        if self.mesh is None:
+            return dynamic
+        return jax.tree.map(lambda a, x: None if x is None else jax.device_put(x, self._sharding(a)),
+                            axes, dynamic, is_leaf=lambda v: v is None)
+
+
 # ------------------------------------------------------------------- one batch
 def train_batch(runs: list[PointRun], data: _Data, *, study_dir: Path, batch_no: int,
-                log: Callable[[str], None]) -> None:
+                log: Callable[[str], None], plots: bool = False) -> None:
     """Train the points ``runs`` (one structure, one start epoch) in one batched program;
-    update each :class:`PointRun`'s status.  Checkpoints and reports are written per point."""
+    update each :class:`PointRun`'s status.  Checkpoints and reports are written per point
+    (with ``plots``, each point's training history and conductance histogram too)."""
     configs = [r.point.config for r in runs]
     c0 = configs[0]
     n_train_all, n_test_all = len(data.train.labels), len(data.test.labels)
@@ -284,9 +337,20 @@ def train_batch(runs: list[PointRun], data: _Data, *, study_dir: Path, batch_no:
         raise loop.TrainingError(f"batch_size {c0.batch_size} exceeds the {n_train} training samples")
     total = steps * c0.epochs
     algs = [loop.build(c, total, key=k.model) for c, k in zip(configs, keys)]
-    bat = Batched(algs)
     config_dicts = [{**c.as_dict(), **c.device_files()} for c in configs]
-    stacked_keys = {f: jnp.stack([getattr(k, f) for k in keys]) for f in loop.RunKeys._fields}
+    # spread over the devices (CPU cores as host devices, or GPUs): the batch is padded with
+    # copies of its first point to a multiple of their number; the copies' results are dropped
+    place = Placement(len(runs))
+    pad = place.padded(len(runs)) - len(runs)
+    keys_c, algs_c = keys + [keys[0]] * pad, algs + [algs[0]] * pad
+    train_idx_c, test_idx_c = train_idx + [train_idx[0]] * pad, test_idx + [test_idx[0]] * pad
+    bat = Batched(algs_c)
+    bat.dynamic = place.dynamic(bat.dynamic, bat.axes)
+    stacked_keys = {f: place.batch(jnp.stack([getattr(k, f) for k in keys_c])) for f in loop.RunKeys._fields}
+    train_images, train_labels = place.replicated(data.train_images), place.replicated(data.train_labels)
+    if place.mesh is not None:
+        log(f"  spread over {place.count} devices ({len(runs)} points"
+            + (f" + {pad} padding" if pad else "") + ")")
     t0 = time.perf_counter()
     ts = _init_batch(bat.static, bat.dynamic, bat.axes, stacked_keys["model"])
     histories = [[] for _ in runs]
@@ -301,7 +365,7 @@ def train_batch(runs: list[PointRun], data: _Data, *, study_dir: Path, batch_no:
             loaded.append(tree)
             histories[i], refs[i] = meta["history"], meta.get("reference_loss")
             wall_before[i] = meta.get("wall_time_s", 0.0)
-        ts = _stack(loaded)
+        ts = place.batch(_stack(loaded + [loaded[0]] * pad))
     for r, c, cd in zip(runs, configs, config_dicts):
         r.run_dir.mkdir(parents=True, exist_ok=True)
         loop.write_run_config(r.run_dir, c, cd)
@@ -313,16 +377,16 @@ def train_batch(runs: list[PointRun], data: _Data, *, study_dir: Path, batch_no:
     for epoch in range(start, c0.epochs):
         batches = np.stack([
             idx[loop._shuffled(n_train, jax.random.fold_in(k.shuffle, epoch))[:n_used]].reshape(steps, c0.batch_size)
-            for idx, k in zip(train_idx, keys)])
+            for idx, k in zip(train_idx_c, keys_c)])
         sums = np.zeros((len(runs), 7))
         b = 0
         for w in watches:
             w.new_epoch()
-        for length in loop.chunk_lengths(steps):
+        for length in _chunks(steps):
             t_c = time.perf_counter()
-            new_ts, m = _steps_batch(bat.static, bat.dynamic, bat.axes, ts, data.train_images, data.train_labels,
-                                     jnp.asarray(batches[:, b:b + length], jnp.int32), stacked_keys["steps"],
-                                     jnp.asarray(epoch * steps + b, jnp.int32))
+            new_ts, m = _steps_batch(bat.static, bat.dynamic, bat.axes, ts, train_images, train_labels,
+                                     place.batch(jnp.asarray(batches[:, b:b + length], jnp.int32)),
+                                     stacked_keys["steps"], jnp.asarray(epoch * steps + b, jnp.int32))
             m = jax.device_get(m)
             if not compiled:
                 compiled = True
@@ -348,7 +412,8 @@ def train_batch(runs: list[PointRun], data: _Data, *, study_dir: Path, batch_no:
         active = [p for p in range(len(runs)) if not stopped[p]]
         if not active:
             break
-        accs = _evaluate_all(bat, ts, data, test_idx, [jax.random.fold_in(k.evaluate, epoch) for k in keys])
+        accs = _evaluate_all(bat, ts, data, test_idx_c, [jax.random.fold_in(k.evaluate, epoch) for k in keys_c],
+                             place)
         wall = time.perf_counter() - t0
         for p in active:
             histories[p].append(loop.epoch_record(epoch + 1, steps, c0.batch_size, sums[p], accs[p]))
@@ -361,7 +426,17 @@ def train_batch(runs: list[PointRun], data: _Data, *, study_dir: Path, batch_no:
             + (f"; {len(runs) - len(active)} stopped" if len(active) < len(runs) else ""))
     wall = time.perf_counter() - t0
     # reports
-    e_inf = _energy_all(bat, ts, data, test_idx, [k.report for k in keys])
+    e_inf = _energy_all(bat, ts, data, test_idx_c, [k.report for k in keys_c], place)
+    ir_effects = [None] * len(runs)
+    if c0.ir_drop and algs[0].analog:  # what the wires did, as the report of a single run measures it
+        from ..arrays.diagnostics import ir_drop_effect_report
+
+        n = min(100, len(test_idx[0]))
+        effects = _ir_effects_batch(bat.static, bat.dynamic, bat.axes, ts, place.replicated(data.test_images),
+                                    place.batch(jnp.asarray(np.stack([t[:n] for t in test_idx_c]))),
+                                    place.batch(jnp.stack([jax.random.fold_in(k.report, 1) for k in keys_c])))
+        ir_effects = [[{"layer": i + 1} | ir_drop_effect_report(_index(e, p)) for i, e in enumerate(effects)]
+                      for p in range(len(runs))]
     for p, r in enumerate(runs):
         train_data = dataclasses.replace(data.train, images=data.train.images[train_idx[p]],
                                          labels=data.train.labels[train_idx[p]])
@@ -376,12 +451,25 @@ def train_batch(runs: list[PointRun], data: _Data, *, study_dir: Path, batch_no:
             log(f"  {r.point.id} ({r.point.label()}) diverged: {stopped[p]['reason']}")
             continue
         report = loop._report(configs[p], config_dicts[p], algs[p], _index(ts, p), train_data, test_data,
-                              histories[p], share, keys[p].report, e_inf=float(e_inf[p]))
+                              histories[p], share, keys[p].report, e_inf=float(e_inf[p]), ir_effects=ir_effects[p])
         report["study"] = {"batch": batch_no, "batch_size": len(runs), "batch_wall_time_s": wall,
                            "batched_parameters": bat.varying_paths()}
         atomic_write_json(r.run_dir / "report.json", report)
-        loop._plots(configs[p], algs[p], _index(ts, p), histories[p], r.run_dir)
+        if plots:
+            loop._plots(configs[p], algs[p], _index(ts, p), histories[p], r.run_dir)
         r.status = "finished"
+
+
+def _chunks(steps: int, max_chunk: int = 64) -> list[int]:
+    """An epoch's steps in compiled chunks of one length where a divisor of ``steps``
+    allows it (one compilation; else :func:`synaptax.training.loop.chunk_lengths`, at most
+    two).  The chunking does not change the results: each step's key is folded from its
+    global step number."""
+    first = max(1, -(-steps // max_chunk))
+    for n in range(first, 4 * first + 1):
+        if steps % n == 0 and steps // n >= min(steps, 8):
+            return [steps // n] * n
+    return loop.chunk_lengths(steps, max_chunk)
 
 
 def _span(values, unit) -> str:
@@ -389,22 +477,24 @@ def _span(values, unit) -> str:
     return f"{lo:.2f} {unit}" if abs(hi - lo) < 5e-3 else f"{lo:.2f}–{hi:.2f} {unit}"
 
 
-def _evaluate_all(bat, ts, data, test_idx, keys, chunk: int = 1000) -> list[float]:
+def _evaluate_all(bat, ts, data, test_idx, keys, place, chunk: int = 1000) -> list[float]:
     """Test accuracy of every point, as :func:`synaptax.training.loop.evaluate` computes it."""
     n = len(test_idx[0])
     correct = np.zeros(len(test_idx))
     idx = np.stack(test_idx)
+    images, labels = place.replicated(data.test_images), place.replicated(data.test_labels)
     for i in range(0, n, chunk):
-        k = jnp.stack([jax.random.fold_in(key, i) for key in keys])
-        correct += np.asarray(_evaluate_batch(bat.static, bat.dynamic, bat.axes, ts, data.test_images,
-                                              data.test_labels, jnp.asarray(idx[:, i:i + chunk]), k))
+        k = place.batch(jnp.stack([jax.random.fold_in(key, i) for key in keys]))
+        correct += np.asarray(_evaluate_batch(bat.static, bat.dynamic, bat.axes, ts, images, labels,
+                                              place.batch(jnp.asarray(idx[:, i:i + chunk])), k))
     return list(correct / n)
 
 
-def _energy_all(bat, ts, data, test_idx, keys) -> np.ndarray:
+def _energy_all(bat, ts, data, test_idx, keys, place) -> np.ndarray:
     n = min(1000, len(test_idx[0]))
-    idx = jnp.asarray(np.stack([t[:n] for t in test_idx]))
-    return np.asarray(_energy_batch(bat.static, bat.dynamic, bat.axes, ts, data.test_images, idx, jnp.stack(keys)))
+    idx = place.batch(jnp.asarray(np.stack([t[:n] for t in test_idx])))
+    return np.asarray(_energy_batch(bat.static, bat.dynamic, bat.axes, ts, place.replicated(data.test_images), idx,
+                                    place.batch(jnp.stack(keys))))
 
 
 # ------------------------------------------------------------------- the study
@@ -577,7 +667,8 @@ def run_study(study: Study, study_dir: str | Path, *, max_batch: int | None = No
             entry["note"] = "could not be built"
         else:
             try:
-                train_batch(members, data_for(members[0].point.config), study_dir=study_dir, batch_no=bi, log=log)
+                train_batch(members, data_for(members[0].point.config), study_dir=study_dir, batch_no=bi, log=log,
+                            plots=study.plots)
             except KeyboardInterrupt:
                 raise
             except Exception as err:  # noqa: BLE001 - a failed batch must not stop the study
@@ -589,7 +680,8 @@ def run_study(study: Study, study_dir: str | Path, *, max_batch: int | None = No
                     entry["note"] = f"batched program failed ({why}); points trained one by one"
                     for r in members:
                         try:
-                            train_batch([r], data_for(r.point.config), study_dir=study_dir, batch_no=bi, log=log)
+                            train_batch([r], data_for(r.point.config), study_dir=study_dir, batch_no=bi,
+                                        log=log, plots=study.plots)
                         except KeyboardInterrupt:
                             raise
                         except Exception as err1:  # noqa: BLE001
@@ -649,5 +741,5 @@ def _write_outputs(study_dir: Path, meta: dict, records: list, log) -> dict:
     return write_study_outputs(study_dir, meta, records)
 
 
-__all__ = ["Batched", "PointRun", "StudyRunError", "available_memory", "compatible", "plan", "plan_study", "point_state", "scan_points",
+__all__ = ["Batched", "Placement", "PointRun", "StudyRunError", "available_memory", "compatible", "plan", "plan_study", "point_state", "scan_points",
            "run_study", "train_batch"]

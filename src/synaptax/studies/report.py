@@ -914,3 +914,28 @@ __all__ = [
     "point_metrics", "results_table", "study_axes", "summarise", "summary_table", "text_value",
     "write_report_html", "write_results_csv", "write_study_outputs", "write_summary_csv",
 ]
+
+
+#: Columns of the table ``synaptax sweep`` prints at the end.
+CONSOLE_METRICS = ("test_accuracy", "energy_per_update_J", "energy_per_inference_J", "costs.inference_latency_s",
+                   "costs.update_latency_s", "costs.area_m2", "costs.inference_tops_per_w")
+
+
+def format_study_summary(points: Sequence[Mapping], axes: Sequence[str]) -> str:
+    """The study's summary as a text table (one row per group of seeds: finished/total,
+    mean ± std of the headline metrics, ``*`` on the Pareto front of accuracy against
+    energy per update)."""
+    from .compare import format_table
+
+    summary = summarise(points, axes)
+    front = {id(g) for g in pareto_groups(summary)}
+    have = {k for g in summary for k, m in g["metrics"].items() if m.get("mean") is not None}
+    cols = [k for k in CONSOLE_METRICS if k in have]
+    header = ["group", "done", *[metric_title(k) for k in cols], "Pareto"]
+    rows = []
+    for g in summary:
+        m = g["metrics"]
+        rows.append([g["label"], f"{g['n_finished']}/{g['n']}",
+                     *[format_metric(k, m[k]["mean"], m[k]["std"]) for k in cols],
+                     "*" if id(g) in front else ""])
+    return format_table(header, rows)

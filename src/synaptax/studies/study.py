@@ -8,6 +8,7 @@ A study file is TOML (read with the standard library's :mod:`tomllib`)::
     seeds = 5                       # shorthand for  seed = [0, 1, 2, 3, 4]  in [grid]
     batch = "auto"                  # most points in one compiled program ("auto": as many
                                     # as memory allows; 1: no batching)
+    plots = false                   # each point's own figures (history, conductances) too
 
     [base]                          # settings every point shares (any `synaptax train`
     epochs = 2                      # option, names as in TrainConfig or with dashes)
@@ -39,7 +40,7 @@ from pathlib import Path
 from ..training.loop import TrainConfig, TrainingError
 
 #: Keys of the ``[study]`` table.
-STUDY_KEYS = ("name", "description", "seeds", "batch")
+STUDY_KEYS = ("name", "description", "seeds", "batch", "plots")
 #: Tables a study file may have.
 TABLES = ("study", "base", "grid", "zip")
 #: The prefix of a device-parameter axis.
@@ -58,6 +59,7 @@ description = """Three devices of different families, four ADC resolutions: how 
 accuracy does each device keep, and what does each resolution cost in energy?"""
 seeds = 5                # shorthand for seed = [0, 1, 2, 3, 4] in [grid]
 batch = "auto"           # points per compiled program: "auto" (as memory allows) or a number
+plots = false            # true: every point's run folder gets its own figures too (slower)
 
 [base]                   # settings shared by every point: any `synaptax train` option
 epochs = 2
@@ -112,6 +114,7 @@ class Study:
         path: the file; ``text``: its content (copied into the study folder).
         base, grid, zip: the tables as given (``seeds`` expanded into ``grid``).
         batch: most points per compiled program (None: as memory allows).
+        plots: whether every point's run folder gets its own figures.
         axes: axis names (grid keys, then zip keys).
         points: every point, in order.
     """
@@ -126,11 +129,13 @@ class Study:
     batch: int | None
     axes: tuple
     points: tuple
+    plots: bool = False
 
     def metadata(self) -> dict:
         """What a study folder records about its study (``study.json``)."""
         return {"name": self.name, "description": self.description, "file": str(self.path), "axes": list(self.axes),
                 "base": self.base, "grid": self.grid, "zip": self.zip, "batch": self.batch or "auto",
+                "plots": self.plots,
                 "points": len(self.points)}
 
 
@@ -214,6 +219,9 @@ def read_study(path: str | Path) -> Study:
     elif isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         fail(f"batch must be \"auto\" or an integer >= 1, got {batch!r}", "study", "batch")
 
+    plots = meta.get("plots", False)
+    if not isinstance(plots, bool):
+        fail(f"plots must be true or false, got {plots!r}", "study", "plots")
     base = dict(doc.get("base", {}))
     grid = dict(doc.get("grid", {}))
     zipped = dict(doc.get("zip", {}))
@@ -326,7 +334,7 @@ def read_study(path: str | Path) -> Study:
             raise StudyError(f"{path}: points {other.id} ({other.label()}) and {p.id} ({p.label()}) are the same "
                              "configuration")
     return Study(name, description, path, text, base, grid, zipped, batch,
-                 tuple(k for k, _ in grid_axes) + tuple(zipped), tuple(points))
+                 tuple(k for k, _ in grid_axes) + tuple(zipped), tuple(points), plots)
 
 
 def _blame_one_value(bad: list, good: list, *, axes_order, line, path) -> None:

@@ -1000,7 +1000,8 @@ def _ir_drop_effects(alg, ts, x, key) -> list[dict]:
             for i, (c, s, t) in enumerate(zip(alg.model.crossbars, ts.states, traces))]
 
 
-def _report(config, config_dict, alg, ts, train_data, test_data, history, wall, key, *, e_inf=None) -> dict:
+def _report(config, config_dict, alg, ts, train_data, test_data, history, wall, key, *, e_inf=None,
+            ir_effects=None) -> dict:
     last = history[-1]
     analog = alg.analog
     n_cells = 0
@@ -1026,7 +1027,8 @@ def _report(config, config_dict, alg, ts, train_data, test_data, history, wall, 
     if analog:
         extra["physical"] = _physical_settings(config, alg)
         if config.ir_drop:
-            extra["ir_drop_effect"] = _ir_drop_effects(alg, ts, sample[:100], jax.random.fold_in(key, 1))
+            extra["ir_drop_effect"] = (ir_effects if ir_effects is not None else
+                                       _ir_drop_effects(alg, ts, sample[:100], jax.random.fold_in(key, 1)))
     e_total = total("energy_per_update_J")
     report = extra | {
         "status": "finished",
