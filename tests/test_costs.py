@@ -160,7 +160,7 @@ def test_figures_of_merit_consistent(ideal):
     rows = format_costs(c)
     assert rows and all(isinstance(k, str) and isinstance(v, str) for k, v in rows)
     text = dict(rows)
-    assert "ns" in text["inference latency"] and "TOPS/W" in text["inference efficiency"]
+    assert "ns" in text["inference latency, with converters"] and "TOPS/W" in text["inference efficiency"]
 
 
 def test_rest_time_and_write_bound():
@@ -170,7 +170,7 @@ def test_rest_time_and_write_bound():
     assert c["update_rest_s"] == pytest.approx(3.0)
     assert c["update_latency_s"] > c["update_write_latency_s"] + 3.0
     assert c["cell_kind"] == "device footprint" and c["cell_area_m2"] == pytest.approx(0.6e-4)
-    assert "h)" in dict(format_costs(c))["training device time"]           # hours shown as such
+    assert "h)" in dict(format_costs(c))["training device time, with converters"]           # hours shown as such
 
 
 def test_none_report_values_and_float_algorithm(ideal):

@@ -72,6 +72,8 @@ hidden = [[8], [16], [8, 4]]
     ('[grid]\nlr = 0.1\n', 2, "non-empty list"),
     ('[grid]\n"device.variability.cc" = [0.1]\n[base]\ndevice = "reram-sb"\n', 2, "not a numeric parameter"),
     ('[study]\nseeds = 0\n', 2, "seeds must be"),
+    ('[study]\nvmap = 0\n', 2, "vmap must be"),
+    ('[study]\nplots = "yes"\n', 2, "plots must be true or false"),
     ('[study]\nname = "a b"\n', 2, "folder-safe"),
     ('[sweep]\nx = 1\n', 1, "unknown table [sweep]"),
     ('[grid]\nadc_bits = [1, 4]\n', 2, "adc_bits = 1: adc_bits must be 0 (ideal) or >= 2"),
@@ -372,3 +374,16 @@ def test_sharded_over_two_host_devices_equals_one_device(trained, tmp_path):
         np.testing.assert_allclose([h["train_loss"] for h in two["history"]],
                                    [h["train_loss"] for h in one["history"]], rtol=1e-9)
         assert two["test_accuracy"] == one["test_accuracy"]
+
+
+def test_points_in_turn_equal_points_together(trained, tmp_path):
+    """vmap = 1 (the points take turns in the same compiled program, their numbers traced)
+    gives the reports of the batch stepped together."""
+    study, root, result, logs = trained
+    logs2 = []
+    turn = run_study(study, tmp_path / "out", vmap=1, log=logs2.append)
+    assert turn["batches"][0]["vmap"] == 1 and any("in turn" in line for line in logs2)
+    for one, two in zip(result["points"], turn["points"]):
+        np.testing.assert_allclose([h["train_loss"] for h in two["report"]["history"]],
+                                   [h["train_loss"] for h in one["report"]["history"]], rtol=1e-9)
+        assert two["report"]["test_accuracy"] == one["report"]["test_accuracy"]

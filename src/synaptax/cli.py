@@ -531,6 +531,9 @@ def _add_sweep(sub):
     p.add_argument("--out", default=None, metavar="DIR", help="study folder (default: studies/<name>)")
     p.add_argument("--batch", default=None, metavar="N|auto",
                    help="most points per compiled program (default: the study file's, else as memory allows)")
+    p.add_argument("--vmap", default=None, metavar="N|all|auto",
+                   help="points of a batch stepped at once with jax.vmap (default: the study file's, else all; "
+                        "1: in turn, in the same compiled program)")
     p.add_argument("--retry-failed", action="store_true", help="train failed and diverged points again")
     p.add_argument("--dry-run", action="store_true", help="list the points and how they would be batched; train nothing")
     p.set_defaults(func=_cmd_sweep)
@@ -552,6 +555,17 @@ def _cmd_sweep(args) -> int:
             batch = 0
         if batch < 1:
             raise _UsageError(f"--batch must be 'auto' or an integer >= 1, got {args.batch!r}")
+    vmap = "auto"
+    if args.vmap not in (None, "auto"):
+        if args.vmap == "all":
+            vmap = None
+        else:
+            try:
+                vmap = int(args.vmap)
+            except ValueError:
+                vmap = 0
+            if vmap < 1:
+                raise _UsageError(f"--vmap must be 'auto', 'all' or an integer >= 1, got {args.vmap!r}")
     study = read_study(args.study)
     out = Path(args.out) if args.out else Path("studies") / study.name
     if args.dry_run:
@@ -559,7 +573,7 @@ def _cmd_sweep(args) -> int:
 
         print(plan_study(study, out, max_batch=batch))
         return 0
-    result = run_study(study, out, max_batch=batch, retry_failed=args.retry_failed)
+    result = run_study(study, out, max_batch=batch, retry_failed=args.retry_failed, vmap=vmap)
     from .studies.report import format_study_summary
 
     print(format_study_summary(result["points"], list(study.axes)))

@@ -690,17 +690,17 @@ def format_costs(costs: dict) -> list[tuple[str, str]]:
         ("area", f"{format_area(costs['area_m2'])} (cells {format_area(costs['array_area_m2'])}, "
                  f"converters {format_area(costs['periphery_area_m2'])})"),
         ("  cell", f"{format_area(costs['cell_area_m2'])}, {costs['cell_kind']}, {costs['cells']} cells"),
-        ("inference latency", f"{_si(costs['inference_latency_s'], 's')} per input"),
+        ("inference latency, with converters", f"{_si(costs['inference_latency_s'], 's')} per input"),
         ("inference energy × delay", _figure(costs["inference_edp_Js"], "J·s")),
         ("inference efficiency", f"{_figure(costs['inference_tops_per_w'], 'TOPS/W')}, "
                                  f"{_figure(costs['inference_tops_per_mm2'], 'TOPS/mm²')}"),
-        ("update latency", f"{_duration(costs['update_latency_s'])} (reads {_si(costs['update_read_latency_s'], 's')}, "
+        ("update latency, with converters", f"{_duration(costs['update_latency_s'])} (reads {_si(costs['update_read_latency_s'], 's')}, "
                            f"writes {writes}, rest {_si(costs['update_rest_s'], 's')})"),
         ("update energy × delay", _figure(costs["update_edp_Js"], "J·s")),
         ("update efficiency", f"{_figure(costs['update_tops_per_w'], 'TOPS/W')}, "
                               f"{_figure(costs['update_tops_per_mm2'], 'TOPS/mm²')}"),
         ("training energy", _si(costs["training_energy_J"], "J")),
-        ("training device time", _duration(costs["training_device_time_s"])
+        ("training device time, with converters", _duration(costs["training_device_time_s"])
                                  + ("" if costs["updates"] is None else f" over {costs['updates']} updates")),
     ]
 

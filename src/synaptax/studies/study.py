@@ -8,6 +8,8 @@ A study file is TOML (read with the standard library's :mod:`tomllib`)::
     seeds = 5                       # shorthand for  seed = [0, 1, 2, 3, 4]  in [grid]
     batch = "auto"                  # most points in one compiled program ("auto": as many
                                     # as memory allows; 1: no batching)
+    vmap = "auto"                   # points of a batch stepped at once with jax.vmap ("auto" or
+                                    # "all": all of them; 1: in turn, in the same program)
     plots = false                   # each point's own figures (history, conductances) too
 
     [base]                          # settings every point shares (any `synaptax train`
@@ -40,7 +42,7 @@ from pathlib import Path
 from ..training.loop import TrainConfig, TrainingError
 
 #: Keys of the ``[study]`` table.
-STUDY_KEYS = ("name", "description", "seeds", "batch", "plots")
+STUDY_KEYS = ("name", "description", "seeds", "batch", "vmap", "plots")
 #: Tables a study file may have.
 TABLES = ("study", "base", "grid", "zip")
 #: The prefix of a device-parameter axis.
@@ -59,6 +61,7 @@ description = """Three devices of different families, four ADC resolutions: how 
 accuracy does each device keep, and what does each resolution cost in energy?"""
 seeds = 5                # shorthand for seed = [0, 1, 2, 3, 4] in [grid]
 batch = "auto"           # points per compiled program: "auto" (as memory allows) or a number
+vmap = "auto"            # points stepped at once with jax.vmap: "auto"/"all", or N (1: in turn)
 plots = false            # true: every point's run folder gets its own figures too (slower)
 
 [base]                   # settings shared by every point: any `synaptax train` option
@@ -114,6 +117,7 @@ class Study:
         path: the file; ``text``: its content (copied into the study folder).
         base, grid, zip: the tables as given (``seeds`` expanded into ``grid``).
         batch: most points per compiled program (None: as memory allows).
+        vmap: points of a batch stepped at once (``"auto"``, None for all, or a number).
         plots: whether every point's run folder gets its own figures.
         axes: axis names (grid keys, then zip keys).
         points: every point, in order.
@@ -130,12 +134,13 @@ class Study:
     axes: tuple
     points: tuple
     plots: bool = False
+    vmap: int | str | None = "auto"
 
     def metadata(self) -> dict:
         """What a study folder records about its study (``study.json``)."""
         return {"name": self.name, "description": self.description, "file": str(self.path), "axes": list(self.axes),
                 "base": self.base, "grid": self.grid, "zip": self.zip, "batch": self.batch or "auto",
-                "plots": self.plots,
+                "plots": self.plots, "vmap": "all" if self.vmap is None else self.vmap,
                 "points": len(self.points)}
 
 
@@ -219,6 +224,11 @@ def read_study(path: str | Path) -> Study:
     elif isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         fail(f"batch must be \"auto\" or an integer >= 1, got {batch!r}", "study", "batch")
 
+    vmap = meta.get("vmap", "auto")
+    if vmap == "all":
+        vmap = None
+    elif vmap != "auto" and (isinstance(vmap, bool) or not isinstance(vmap, int) or vmap < 1):
+        fail(f"vmap must be \"auto\", \"all\" or an integer >= 1, got {vmap!r}", "study", "vmap")
     plots = meta.get("plots", False)
     if not isinstance(plots, bool):
         fail(f"plots must be true or false, got {plots!r}", "study", "plots")
@@ -334,7 +344,7 @@ def read_study(path: str | Path) -> Study:
             raise StudyError(f"{path}: points {other.id} ({other.label()}) and {p.id} ({p.label()}) are the same "
                              "configuration")
     return Study(name, description, path, text, base, grid, zipped, batch,
-                 tuple(k for k, _ in grid_axes) + tuple(zipped), tuple(points), plots)
+                 tuple(k for k, _ in grid_axes) + tuple(zipped), tuple(points), plots, vmap)
 
 
 def _blame_one_value(bad: list, good: list, *, axes_order, line, path) -> None:
