@@ -51,7 +51,7 @@ def run(cmd, *, env=None, timeout=7200, kill_when=None):
                 break
             time.sleep(0.5)
     out, err = p.communicate(timeout=timeout)
-    return time.perf_counter() - t0, p.returncode, err[-3000:], out[-3000:]
+    return time.perf_counter() - t0, p.returncode, err[-3000:], out
 
 
 def timed(cmd, **kw):
@@ -135,7 +135,8 @@ def part_b(tmp: Path, env) -> dict:
             "finished_before_kill": len(finished_before), "partial_at_kill": len(partial_before),
             "finished_points_recomputed": recomputed, "rerun_log": resumed_line,
             "batches": [{k: b[k] for k in ("batch", "size", "wall_time_s", "note")} for b in summary["batches"]],
-            "status": summary["status"], "summary_table": stdout2.split("\n\n")[0]}
+            "status": summary["status"], "summary_table": stdout2.split("\n\n")[0],
+            "summary_csv": (out / "summary.csv").read_text()}
 
 
 def main() -> int:
@@ -166,6 +167,11 @@ def main() -> int:
                   f"{b['total_wall_s']:.0f} s; finished points recomputed: {len(b['finished_points_recomputed'])}",
                   flush=True)
             print(b["summary_table"])
+    if Path(args.out).exists():  # a part skipped keeps its last result
+        old = json.loads(Path(args.out).read_text())
+        for part in ("seeds", "example_study"):
+            if part not in result and part in old:
+                result[part] = old[part]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1))
     print(f"written to {args.out}")
