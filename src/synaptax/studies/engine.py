@@ -8,11 +8,14 @@ rest time, wire resistance, converter resolution, noise and spread levels and an
 numeric device parameter qualify; tile size, network, device family, algorithm or
 mapping change the structure and start another program.  A batch stacks the numbers that
 differ into arrays with a leading axis and trains all its points with ``jax.vmap`` over
-that axis: one compilation, one program per chunk of steps for the whole batch.  A number
-the model branches on in Python cannot be batched; then the batch falls back to one point
-after another (the log says which parameter).  Before a batch starts, its memory is
-estimated (state size of one point times a working factor) against the memory the system
-has free, and the batch is cut to fit; the log states the size chosen.
+that axis: one compilation, one program per chunk of steps for the whole batch (``vmap``
+sets how many points step at once; 1 steps them in turn through the same program, their
+numbers traced).  With several devices (GPUs, or CPU cores as host devices) the batch is
+split over them (:class:`Placement`).  A number the model branches on in Python cannot be
+batched; then the batch falls back to one point after another, each its own program (the
+log says why).  Before a batch starts, its memory is estimated (state size of one point
+times a working factor) against the memory the system has free, and the batch is cut to
+fit; the log states the size chosen.
 
 **Same results as single runs.**  Each point uses the keys, data subsets and batch order
 of ``synaptax train`` with its seed, so a point of a batch follows the same trajectory as

@@ -24,21 +24,16 @@ s (log axes).
 """
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Normalize
-from matplotlib.figure import Figure
 from matplotlib.ticker import NullLocator
 
+from .._canvas import DPI, PlotFigure, png as _png, new_figure as _new_figure  # noqa: F401
 from .._files import atomic_write_bytes
-
-#: resolution [dots per inch] of the PNG files and of the inline images (as the run figures')
-DPI = 110
 
 #: the accuracy metric every figure plots
 ACCURACY = "test_accuracy"
@@ -59,26 +54,6 @@ class NothingToPlot(ValueError):
     """A figure has no data to draw; the message says why (one line)."""
 
 
-class PlotFigure(Figure):
-    """A :class:`~matplotlib.figure.Figure` drawn by Agg that IPython displays as a PNG
-    (``_repr_png_``) whether or not pyplot's inline backend is active (as
-    :class:`synaptax.training.plots.PlotFigure`; defined here so that reading a study does
-    not import the training code)."""
-
-    def _repr_png_(self) -> bytes:
-        return _png(self)
-
-
-def _new_figure(figsize: tuple[float, float]) -> PlotFigure:
-    fig = PlotFigure(figsize=figsize, dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)  # attaches itself as fig.canvas; independent of pyplot's backend
-    return fig
-
-
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
-    return buf.getvalue()
 
 
 # ----------------------------------------------------------------------------- Pareto front

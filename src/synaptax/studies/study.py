@@ -268,10 +268,6 @@ def read_study(path: str | Path) -> Study:
         fail("the lists in [zip] must have one length, got " + ", ".join(f"{k}: {len(v)}" for k, v in zipped.items()),
              "zip", k)
 
-    def source_of(table, k):
-        n = line_of(text, table, k)
-        return f"{path}:{n}" if n else str(path)
-
     # each value's type, at its line
     base_cfg, base_dev = _split(base)
     for table, entries in (("base", base), ("grid", grid), ("zip", zipped)):
@@ -383,17 +379,6 @@ def _split(table: dict) -> tuple[dict, dict]:
             raise StudyError(f"device_params must be a table, got {given!r}")
         dev = {**given, **dev}
     return cfg, dev
-
-
-def _at_line(message: str, path: Path, text: str, table: str, entries: dict) -> str:
-    """Put the line of the setting a :class:`TrainingError` names in front of it."""
-    for k in entries:
-        c = _canonical(k)
-        if re.search(rf"\b{re.escape(c)}\b|\b{re.escape(k)}\b", message):
-            n = line_of(text, table, k)
-            return f"{path}:{n}: {message}" if n else f"{path}: {message}"
-    n = line_of(text, table)
-    return f"{path}:{n}: {message}" if n else f"{path}: {message}"
 
 
 __all__ = ["EXAMPLE", "Point", "Study", "StudyError", "line_of", "read_study"]

@@ -21,20 +21,17 @@ Two kinds of functions:
 Units: accuracies are fractions in the history and plotted in %; energies in J;
 conductances in S in the input and plotted in µS.
 """
-import io
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from .._canvas import DPI, PlotFigure, png as _png, new_figure as _new_figure  # noqa: F401
 from .._files import atomic_write_bytes
 
-#: resolution [dots per inch] of the PNG files and of the inline images
-DPI = 110
 
 #: the history keys of the energy panel: (key, legend label, line style)
 _ENERGY_KEYS = (
@@ -45,24 +42,6 @@ _ENERGY_KEYS = (
 )
 
 
-class PlotFigure(Figure):
-    """A :class:`~matplotlib.figure.Figure` drawn by Agg that IPython displays as a PNG
-    (``_repr_png_``) whether or not pyplot's inline backend is active."""
-
-    def _repr_png_(self) -> bytes:
-        return _png(self)
-
-
-def _new_figure(figsize: tuple[float, float]) -> PlotFigure:
-    fig = PlotFigure(figsize=figsize, dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)  # attaches itself as fig.canvas; independent of pyplot's backend
-    return fig
-
-
-def _png(fig: Figure) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
-    return buf.getvalue()
 
 
 def _value(entry: Mapping, key: str) -> float:
