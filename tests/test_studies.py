@@ -145,7 +145,7 @@ def test_memory_check_cuts_batches(tmp_path, monkeypatch):
     monkeypatch.setattr(engine, "available_memory", lambda: 1)
     logs.clear()
     assert [len(b) for b in plan(runs, data_steps=lambda c: 4, max_batch=None, log=logs.append)] == [1] * 5
-    assert logs and "batches of 1" in logs[0]
+    assert logs and "batches of 1" in logs[0] and "MiB each" in logs[0]
 
 
 # ----------------------------------------------------------------------------- training

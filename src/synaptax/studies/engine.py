@@ -585,9 +585,9 @@ def plan(runs: list[PointRun], *, data_steps: Callable, max_batch: int | None,
             state = jax.eval_shape(lambda: alg.init(key=jax.random.key(0)))
             per_point = max(1, int(_tree_bytes(state) * WORK_FACTOR))
             fits = max(1, int(free * MEMORY_FRACTION // per_point))
-            if fits < size:
-                log(f"memory: {len(members)} points of {per_point / 2**20:.1f} MiB each (state × {WORK_FACTOR:g}); "
-                    f"{free / 2**30:.1f} GiB free: batches of {fits}")
+            log(f"memory: {len(members)} points of one structure, {per_point / 2**20:.1f} MiB each (state × "
+                f"{WORK_FACTOR:g}); {free / 2**30:.1f} GiB free: up to {fits} per program"
+                + (f", batches of {min(size, fits)}" if fits < size else ""))
             size = min(size, fits)
         for i in range(0, len(members), size):
             batches.append(members[i:i + size])
