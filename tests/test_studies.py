@@ -387,3 +387,10 @@ def test_points_in_turn_equal_points_together(trained, tmp_path):
         np.testing.assert_allclose([h["train_loss"] for h in two["report"]["history"]],
                                    [h["train_loss"] for h in one["report"]["history"]], rtol=1e-9)
         assert two["report"]["test_accuracy"] == one["report"]["test_accuracy"]
+
+
+def test_cli_device_param_option(capsys):
+    assert main(["train", "--device-param", "c2c"]) == 1
+    assert "--device-param must be PATH=NUMBER" in capsys.readouterr().err
+    assert main(["train", "--device", "reram-sb", "--device-param", "nope=1"]) == 1
+    assert "device parameter 'nope' is not a numeric parameter of reram-sb" in capsys.readouterr().err

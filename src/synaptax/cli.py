@@ -109,6 +109,9 @@ def _add_train(sub):
                         f"read as its reference (0: off) {tt}")
     p.add_argument("--fast-device", default=None, metavar="NAME",
                    help=f"device preset of the fast arrays {tt}")
+    p.add_argument("--device-param", dest="device_params", action="append", default=None, metavar="PATH=VALUE",
+                   help="replace a numeric parameter of the device, e.g. variability.c2c=0.1 (repeatable; "
+                        "'synaptax devices show NAME' lists the paths)")
     p.add_argument("--mapping", default="differential", help="weight mapping: differential or reference")
     p.add_argument("--bound-management", default="none",
                    help="none or iterative: re-run an MVM whose output saturates the ADC with halved inputs")
@@ -202,8 +205,17 @@ def _cmd_train(args) -> int:
         hidden = tuple(int(h) for h in args.hidden.split(",") if h.strip())
     except ValueError:
         raise _UsageError(f"--hidden must be comma-separated integers, got {args.hidden!r}") from None
+    device_params = {}
+    for item in args.device_params or ():
+        path, eq, value = item.partition("=")
+        try:
+            device_params[path.strip()] = float(value)
+        except ValueError:
+            eq = ""
+        if not eq or not path.strip():
+            raise _UsageError(f"--device-param must be PATH=NUMBER (e.g. variability.c2c=0.1), got {item!r}")
     config = TrainConfig(
-        device=args.device, algorithm=args.algorithm, hidden=hidden, activation=args.activation,
+        device=args.device, device_params=device_params, algorithm=args.algorithm, hidden=hidden, activation=args.activation,
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, optimizer=args.optimizer,
         schedule=args.schedule, seed=args.seed, bit_length=args.bit_length, pulse_budget=args.pulse_budget, rest_time=args.rest_time,
         dac_bits=args.dac_bits, adc_bits=args.adc_bits, w_max=args.w_max, max_tile=args.max_tile,
