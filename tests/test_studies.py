@@ -42,7 +42,7 @@ def test_example_parses_into_the_promised_grid(tmp_path):
     assert first.swept == {"device": "reram-sb", "adc_bits": 4, "seed": 0}
     assert last.swept == {"device": "h-wo3", "adc_bits": 10, "seed": 4}
     assert last.config.epochs == 2 and last.config.train_samples == 1000 and last.config.adc_bits == 10
-    assert len({p.config.run_name() for p in study.points}) == 60
+    assert len({p.folder for p in study.points}) == 60
 
 
 def test_grid_times_zip_and_device_parameters(tmp_path):
@@ -85,6 +85,12 @@ def test_bad_study_files_name_the_file_and_line(tmp_path, text, line, words):
     msg = str(err.value)
     assert msg.startswith(f"{path}:{line}:"), msg
     assert words in msg and "\n" not in msg
+
+
+def test_epochs_can_be_an_axis(tmp_path):
+    study = read_study(write(tmp_path, TINY.replace("epochs = 2\n", "") + "[grid]\nepochs = [1, 2]\n"))
+    a, b = study.points
+    assert a.config.run_name() == b.config.run_name() and a.folder != b.folder
 
 
 def test_a_setting_given_twice_is_refused(tmp_path):

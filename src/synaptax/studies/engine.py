@@ -22,9 +22,9 @@ of ``synaptax train`` with its seed, so a point of a batch follows the same traj
 the run alone, to the rounding of the batched program.
 
 **Resumable.**  Each point is a run folder under ``points/`` (named by
-:meth:`~synaptax.training.TrainConfig.run_name`, so a point keeps its folder when the study
-file changes), with a verified checkpoint after every epoch and ``report.json`` written
-atomically when it finishes.  Rerunning the study skips finished points, resumes
+:meth:`~synaptax.training.TrainConfig.run_name` and its epochs, so a point keeps its
+folder when the study file changes around it), with a verified checkpoint after every
+epoch and ``report.json`` written atomically when it finishes.  Rerunning the study skips finished points, resumes
 interrupted ones from their last checkpoint, and leaves failed ones failed (``retry_failed``
 trains them again).  A point that diverges or fails is recorded with its message
 (``report.json`` with status ``diverged``, or ``failure.json``) and the others go on.
@@ -599,7 +599,7 @@ def scan_points(study: Study, study_dir: Path, *, retry_failed: bool = False, dr
     with ``retry_failed`` the files of failed points are removed (not when ``dry_run``)."""
     runs = []
     for p in study.points:
-        run_dir = study_dir / "points" / p.config.run_name()
+        run_dir = study_dir / "points" / p.folder
         r = point_state(run_dir, p.config)
         r.point = p
         if r.status == "partial":

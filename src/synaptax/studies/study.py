@@ -104,6 +104,12 @@ class Point:
     def id(self) -> str:
         return f"p{self.index:04d}"
 
+    @property
+    def folder(self) -> str:
+        """The point's run-folder name in a study: the run name and the number of epochs
+        (a run name leaves epochs out, and a study may sweep them)."""
+        return f"{self.config.run_name()}-{self.config.epochs}ep"
+
     def label(self) -> str:
         return ", ".join(f"{k}={_show(v)}" for k, v in self.swept.items())
 
@@ -335,7 +341,7 @@ def read_study(path: str | Path) -> Study:
                          + "\n".join(bad[:10]))
     names = {}
     for p in points:
-        other = names.setdefault(p.config.run_name(), p)
+        other = names.setdefault(p.folder, p)
         if other is not p:
             raise StudyError(f"{path}: points {other.id} ({other.label()}) and {p.id} ({p.label()}) are the same "
                              "configuration")
