@@ -294,8 +294,14 @@ def test_cli_sweep_example_bad_file_and_compare(tmp_path, capsys, trained):
     study, root, result, logs = trained
     assert main(["sweep", str(study.path), "--out", str(root / "out"), "--dry-run"]) == 0
     assert "finished" in capsys.readouterr().out
-    assert main(["compare", str(root / "out"), str(root / "out" / result["points"][0]["run_dir"])]) == 0
+    table = tmp_path / "compare.csv"
+    assert main(["compare", str(root / "out"), str(root / "out" / result["points"][0]["run_dir"]),
+                 "--csv", str(table)]) == 0
     assert "reram-sb" in capsys.readouterr().out
+    import csv
+
+    rows = list(csv.DictReader(open(table)))
+    assert len(rows) == 2 + 1 and rows[-1]["kind"] == "run"  # two groups of seeds, one run
 
 
 # ----------------------------------------------------------------------------- pieces

@@ -609,7 +609,9 @@ def _cmd_compare(args) -> int:
 
     print(format_compare(args.paths))
     if args.csv:
-        compare_csv(args.paths, args.csv)
+        from .studies.report import atomic_write_bytes
+
+        atomic_write_bytes(Path(args.csv), compare_csv(args.paths).encode("utf-8"))
         print(f"table written to {args.csv}")
     return 0
 
