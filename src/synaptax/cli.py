@@ -559,25 +559,8 @@ def _cmd_sweep(args) -> int:
         return 0
     if not args.study:
         raise _UsageError("sweep: name a study file (STUDY.toml), or --example for one to start from")
-    batch = None
-    if args.batch not in (None, "auto"):
-        try:
-            batch = int(args.batch)
-        except ValueError:
-            batch = 0
-        if batch < 1:
-            raise _UsageError(f"--batch must be 'auto' or an integer >= 1, got {args.batch!r}")
-    vmap = "auto"
-    if args.vmap not in (None, "auto"):
-        if args.vmap == "all":
-            vmap = None
-        else:
-            try:
-                vmap = int(args.vmap)
-            except ValueError:
-                vmap = 0
-            if vmap < 1:
-                raise _UsageError(f"--vmap must be 'auto', 'all' or an integer >= 1, got {args.vmap!r}")
+    batch = _count_option("--batch", args.batch, words={"auto": None})
+    vmap = _count_option("--vmap", args.vmap, words={"auto": "auto", "all": None}, default="auto")
     study = read_study(args.study)
     out = Path(args.out) if args.out else Path("studies") / study.name
     if args.dry_run:
@@ -594,6 +577,22 @@ def _cmd_sweep(args) -> int:
           f"{result['failed']} failed or diverged) in {result['wall_time_s']:.0f} s")
     print(f"report: {o['report_html']}\nresults: {o['results_csv']}  summary: {o['summary_csv']}")
     return 4 if result["failed"] else 0
+
+
+def _count_option(option: str, value, *, words: dict, default=None):
+    """An option that is a count (an integer >= 1) or one of ``words`` (their meanings)."""
+    if value is None:
+        return default
+    if value in words:
+        return words[value]
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        choices = ", ".join(repr(w) for w in words)
+        raise _UsageError(f"{option} must be {choices} or an integer >= 1, got {value!r}")
+    return n
 
 
 def _add_compare(sub):

@@ -750,7 +750,7 @@ def run_study(study: Study, study_dir: str | Path, *, max_batch: int | None = No
     wall = time.perf_counter() - t0
     meta = _write_meta(study_dir, study, runs, batch_log, wall)
     records = [r.record(study_dir) for r in runs]
-    outputs = _write_outputs(study_dir, meta, records, log)
+    outputs = _write_outputs(study_dir, meta, records)
     n_failed = sum(r.status in ("failed", "diverged") for r in runs)
     return {"points": records, "outputs": outputs, "trained": len(todo), "skipped": len(done), "failed": n_failed,
             "wall_time_s": wall, "batches": batch_log}
@@ -791,10 +791,10 @@ def _write_results(study_dir: Path, study: Study, runs) -> None:
     write_results_csv(study_dir / "results.csv", [r.record(study_dir) for r in runs])
 
 
-def _write_outputs(study_dir: Path, meta: dict, records: list, log) -> dict:
+def _write_outputs(study_dir: Path, meta: dict, records: list) -> dict:
     from .report import write_study_outputs
 
-    meta = meta | {"file": meta.get("file"), "text": (study_dir / "study.toml").read_text(encoding="utf-8")}
+    meta = meta | {"text": (study_dir / "study.toml").read_text(encoding="utf-8")}
     return write_study_outputs(study_dir, meta, records)
 
 
