@@ -215,4 +215,4 @@ def test_checkpoint_round_trip_and_gradient(name, devices, getkey, tmp_path):
 def test_every_preset_is_in_the_table():
     # the table reads the registry: every family's presets are there
     families = {type(get_preset(n)).__module__.split(".")[2] for n in NAMES}
-    assert families == {"generic", "electrochemical", "magnetoionic", "spintronic"}
+    assert families == {"generic", "electrochemical", "magnetoionic", "spintronic", "pcm"}

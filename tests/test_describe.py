@@ -83,7 +83,7 @@ def test_summary_numbers_by_hand():
 
 
 def test_families():
-    assert {preset_family(n) for n in ALL} == {"generic", "electrochemical", "magneto-ionic", "spintronic"}
+    assert {preset_family(n) for n in ALL} == {"generic", "electrochemical", "magneto-ionic", "spintronic", "pcm"}
     assert preset_family("con-25nm") == "magneto-ionic"
     with pytest.raises(ValueError, match="unknown device"):
         summarise_preset("no-such-device")

@@ -43,7 +43,7 @@ _TAG_MEANING = {
 
 #: Family of a preset, from the package its factory lives in.
 FAMILIES = {"generic": "generic", "electrochemical": "electrochemical", "magnetoionic": "magneto-ionic",
-            "spintronic": "spintronic"}
+            "spintronic": "spintronic", "pcm": "pcm"}
 
 
 # ----------------------------------------------------------------------------- reST → text
@@ -217,7 +217,7 @@ def _factory(name: str):
 
 
 def preset_family(name: str) -> str:
-    """Family of preset ``name`` (generic, electrochemical, magneto-ionic, spintronic): the
+    """Family of preset ``name`` (generic, electrochemical, magneto-ionic, spintronic, pcm): the
     package its factory is defined in."""
     module = _factory(name).__module__
     for part in module.split("."):
@@ -345,7 +345,7 @@ class PresetSummary(NamedTuple):
 
     Attributes:
         name: preset name.
-        family: generic, electrochemical, magneto-ionic or spintronic.
+        family: generic, electrochemical, magneto-ionic, spintronic or pcm.
         g_min, g_max: the nominal conductance range [S] (the contract's
             ``conductance_range``; for magneto-ionic cells the read element's window).
         states: ``round((g_max − g_min)/nominal_step)`` with the contract's

@@ -10,6 +10,7 @@ from __future__ import annotations
 from .electrochemical import PRESETS as _ELECTROCHEMICAL
 from .generic import PRESETS as _GENERIC
 from .magnetoionic import PRESETS as _MAGNETOIONIC
+from .pcm import PRESETS as _PCM
 from .spintronic import PRESETS as _SPINTRONIC
 
 
@@ -24,7 +25,7 @@ def _merge(*tables):
 
 
 #: Name → factory (no arguments) of every preset of every family.
-PRESETS = _merge(_GENERIC, _ELECTROCHEMICAL, _SPINTRONIC, _MAGNETOIONIC)
+PRESETS = _merge(_GENERIC, _ELECTROCHEMICAL, _SPINTRONIC, _MAGNETOIONIC, _PCM)
 
 
 def get_preset(name: str):

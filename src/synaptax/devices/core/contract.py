@@ -18,12 +18,15 @@ bounds, stuck faults   per-cell window and fault codes, one sampler            :
 ``apply_pulses``       signed counts or :class:`PulseCounts` → new state       here (final); family: ``_apply_counts``
 ``evolve``             let time pass; duration checked here                   here (final); family: ``_evolve``
 ``conductance``        [S], shape ``S``                                       here (final): ``state.conductance``
-``read``               conductance with read noise                            :mod:`.readout`, called here
+``read``               conductance with read noise                            :mod:`.readout`, called here; family: ``_relative_read_noise`` (optional)
+``programming_noise``  std [S] of programming a target (deployment)           here (zeros); family may override
 ``pulse_energy``       J per pulse, :class:`PulseEnergy`                       family
 ``nominal_step``       S per pulse at mid-range (weight mapping)               family
 =====================  =====================================================  ==========
 
 Families never re-implement a final method: they implement the ``_``-prefixed hooks.
+:meth:`AbstractDevice.programming_noise_std` is the one public method a family may
+override (it is not final): the default says "no programming noise known".
 """
 
 
@@ -241,17 +244,33 @@ class AbstractDevice(eqx.Module):
 
     def read(self, state: AbstractDeviceState, *, key: PRNGKeyArray | None = None) -> Float[Array, "*S"]:
         """Conductance [S] as one read sees it, shape ``S``: with relative read noise
-        ``variability.read_noise`` (independent per cell and per read, clipped at zero).
+        ``variability.read_noise`` (independent per cell and per read, clipped at zero), or
+        the family's state-dependent relative read noise (the hook ``_relative_read_noise``).
 
         ``key`` is required unless the read noise is a concrete zero.
         """
-        return read_conductance(state.conductance, self.variability.read_noise, key=key)
+        return read_conductance(state.conductance, self._relative_read_noise(state), key=key)
 
     def read_noise_std(self, state: AbstractDeviceState) -> Float[Array, "*S"] | None:
         """Standard deviation [S] of one read of each cell (shape ``S``), or None for a
-        noiseless read (a concrete zero ``read_noise``).  Lets a crossbar apply read noise
-        as its exact Gaussian effect on output currents without sampling every cell."""
-        return read_noise_std(state.conductance, self.variability.read_noise)
+        noiseless read (a concrete zero relative read noise).  Lets a crossbar apply read
+        noise as its exact Gaussian effect on output currents without sampling every cell."""
+        return read_noise_std(state.conductance, self._relative_read_noise(state))
+
+    # ------------------------------------------------------------------ overridable
+    def programming_noise_std(self, conductance: Float[ArrayLike, "*S"]) -> Float[Array, "*S"]:
+        """Standard deviation [S] of the conductance a cell reaches when programmed to the
+        target ``conductance`` [S] (any shape ``S``; returned with that shape, float).
+
+        An inference-deployment workflow programs trained weights as
+        ``g = g_target + N(0, programming_noise_std(g_target))`` per cell, then
+        ``init(shape, key=..., conductance=g)`` (which clips to each cell's bounds).  The
+        default is zeros: no programming noise known for the family.  A family with a
+        programming-error law overrides this method (the PCM family: aihwkit's polynomial);
+        unlike the methods above it is not final.
+        """
+        g = jnp.asarray(conductance)
+        return jnp.zeros(g.shape, jnp.result_type(g.dtype, float))
 
     # ------------------------------------------------------------------ family hooks
     @abc.abstractmethod
@@ -270,6 +289,13 @@ class AbstractDevice(eqx.Module):
     def _evolve(self, state, duration: Array):
         """Time evolution for a checked ``duration`` [s]; the identity by default."""
         return state
+
+    def _relative_read_noise(self, state) -> ArrayLike:
+        """Relative standard deviation of one read, a scalar or an array of the state's
+        shape ``S``: ``variability.read_noise`` by default.  A family whose read noise
+        depends on the state overrides it (the PCM family: 1/f noise that grows with the
+        time since programming); :meth:`read` and :meth:`read_noise_std` use it."""
+        return self.variability.read_noise
 
     # ------------------------------------------------------------------ abstract
     @abc.abstractmethod
