@@ -168,7 +168,7 @@ def test_nan_loss_keeps_previous_epoch_checkpoint(tmp_path, monkeypatch):
 @pytest.mark.parametrize("argv, message", [
     (["train", "--device", "nope"], "valid names: ag-asi"),
     (["train", "--algorithm", "nope"], "valid names: analog-sgd"),
-    (["train", "--data-dir", "/nonexistent-dir"], "train-images-idx3-ubyte"),
+    (["train", "--data-dir", "/nonexistent-dir"], "/nonexistent-dir: no such file or folder"),
     (["train", "--run-dir", "/proc/forbidden/run"], "not writable"),
     (["train", "--hidden", "a,b"], "--hidden"),
 ])

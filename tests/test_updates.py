@@ -82,7 +82,7 @@ def test_coincidence_rule_equals_crossbar_shortcut(getkey):
 def test_registries_name_every_rule_and_algorithm():
     assert {"coincidence", "programmed", "optax", "accumulate", "outer-gradient", "transfer"} <= set(UPDATE_RULES)
     assert set(ALGORITHMS) == {"analog-sgd", "mixed-precision", "sign-sgd", "tiki-taka", "ttv2", "c-ttv2", "agad",
-                               "float"}
+                               "float", "hwa"}
     for name, cls in ALGORITHMS.items():
         assert cls.name == name
     with pytest.raises(ValueError, match="unknown algorithm 'nope'"):
@@ -152,7 +152,7 @@ def test_analog_sgd_rejects_a_float_model():
     from synaptax.training.network import FloatMLP
 
     opt, sched = build_optimizer("sgd", 0.1, total_steps=1)
-    with pytest.raises(ValueError, match="needs an AnalogMLP"):
+    with pytest.raises(ValueError, match="needs an AnalogNetwork"):
         AnalogSGD(FloatMLP([4, 2], key=jax.random.key(0)), opt, sched)
 
 
@@ -163,6 +163,7 @@ def test_network_takes_any_layer_of_the_interface(getkey):
 
         crossbar: Crossbar
         bias: jax.Array | None = None
+        output_scale: float = 1.0
 
         def init_state(self, *, key):
             return self.crossbar.init(key=key, weights=jnp.eye(self.crossbar.out_features, self.crossbar.in_features))

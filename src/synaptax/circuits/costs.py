@@ -91,6 +91,8 @@ _LAB_MG = ("[paper] the Mg-EIS film device: 1 cm × 0.6 cm WO₃ film in contact
            "written for; the Mg_xWO₃ gate reservoir beside it is not counted (a lower bound)")
 _NEUROSIM_1T1R = ("[assumed] a NeuroSim benchmark device in a 1T1R array (an access transistor against write "
                   "disturb), cell size [pub] DNN+NeuroSim")
+_PCM_1T1R = ("[assumed] a PCM cell with its access transistor (1T1R), as in IBM's PCM test chips (Joshi et al., "
+             "Nat. Commun. 11, 2473 (2020)); cell size [pub] DNN+NeuroSim")
 _MI_CELL = ("[assumed] the 100 nm × 100 nm gated cell of the preset's gate energy (GateEnergy.cell_area); the "
             "papers gate macroscopic films{lab}")
 PRESET_CELLS = {
@@ -123,6 +125,8 @@ PRESET_CELLS = {
     "con-200nm": ("footprint", _MI_CELL.format(lab="")),
     "cofen-high-m": ("footprint", _MI_CELL.format(lab=" (the CoFeN paper's gated sample: 5 mm × 5 mm [paper])")),
     "cofen-low-m": ("footprint", _MI_CELL.format(lab=" (the CoFeN paper's gated sample: 5 mm × 5 mm [paper])")),
+    "pcm": ("1T1R", _PCM_1T1R),
+    "pcm-no-drift": ("1T1R", _PCM_1T1R),
 }
 #: Cell rule of a device without a preset entry (a device file, a new preset), by family.
 FAMILY_CELLS = {
@@ -131,10 +135,11 @@ FAMILY_CELLS = {
     "electrochemical": ("footprint", "[assumed] the device's geometry: max(channel w × l, ion-exchange area)"),
     "magnetoionic": ("footprint", "[assumed] the device's gated area (GateEnergy.cell_area)"),
     "spintronic": ("footprint", "[assumed] the device's SOT channel, width × length"),
+    "pcm": ("1T1R", _PCM_1T1R),
 }
 _KIND_LABEL = {"cross-point": "cross-point 4F²", "1T1R": "1T1R 48F²", "footprint": "device footprint"}
 _FAMILY_OF_MODULE = {"generic": "generic", "electrochemical": "electrochemical", "magnetoionic": "magnetoionic",
-                     "spintronic": "spintronic"}
+                     "spintronic": "spintronic", "pcm": "pcm"}
 
 
 # ----------------------------------------------------------------------------- checks
@@ -434,20 +439,24 @@ def mvm_latency(crossbar, *, batch: int = 1, transposed: bool = False, periphery
     return batch * one
 
 
-def network_ops(crossbars) -> int:
+def network_ops(crossbars, vectors=None) -> int:
     """Operations of one inference of the layers ``crossbars``: 2 per multiply-accumulate,
-    ``Σ 2·in·out``."""
-    return sum(2 * int(c.in_features) * int(c.out_features) for c in crossbars)
+    ``Σ 2·in·out·v`` with ``v`` the input vectors a layer reads per sample (``vectors``: 1
+    each by default; a convolution's patches)."""
+    vectors = (1,) * len(crossbars) if vectors is None else vectors
+    return sum(2 * int(c.in_features) * int(c.out_features) * int(v) for c, v in zip(crossbars, vectors))
 
 
-def update_ops(crossbars, batch: int) -> int:
+def update_ops(crossbars, batch: int, vectors=None) -> int:
     """Operations of one training update on ``batch`` samples: per sample the forward pass
     of every layer, the backward pass of every layer but the first and the outer-product
     weight update of every layer, 2 per multiply-accumulate:
-    ``batch·Σ_l 2·in·out·(2 + [l > 0])``.  A Tiki-Taka transfer's extra reads and writes are
-    not counted as operations."""
-    return batch * sum(2 * int(c.in_features) * int(c.out_features) * (3 if i else 2)
-                       for i, c in enumerate(crossbars))
+    ``batch·Σ_l 2·in·out·v_l·(2 + [l > 0])`` (``v_l`` input vectors per sample, 1 unless a
+    convolution's patches).  A Tiki-Taka transfer's extra reads and writes are not counted
+    as operations."""
+    vectors = (1,) * len(crossbars) if vectors is None else vectors
+    return batch * sum(2 * int(c.in_features) * int(c.out_features) * int(v) * (3 if i else 2)
+                       for i, (c, v) in enumerate(zip(crossbars, vectors)))
 
 
 # ----------------------------------------------------------------------------- a run
@@ -460,6 +469,21 @@ def _crossbars_of(model) -> tuple:
             return tuple(model)
         return ()
     return tuple(crossbars() if callable(crossbars) else crossbars)
+
+
+def vectors_per_sample(model, n: int) -> tuple:
+    """Input vectors each of the ``n`` layers reads per sample: the network's
+    ``vectors_per_sample()`` (a convolution reads one vector per patch), else 1 each."""
+    net = getattr(model, "model", model)
+    f = getattr(net, "vectors_per_sample", None)
+    if callable(f):
+        try:
+            v = tuple(int(x) for x in f())
+        except (TypeError, ValueError):
+            v = ()
+        if len(v) == n:
+            return v
+    return (1,) * n
 
 
 def fast_crossbars(algorithm) -> tuple:
@@ -505,7 +529,8 @@ def run_costs(model, *, report: dict, periphery: Periphery | None = None, fast_a
     """Area, latency and figures of merit of a run, as a flat JSON-ready dict of SI numbers.
 
     Args:
-        model: the run's network (an ``AnalogMLP``: its ``crossbars``), its algorithm (its
+        model: the run's network (an ``AnalogNetwork``: its ``crossbars`` and
+            ``vectors_per_sample``), its algorithm (its
             ``model``; the Tiki-Taka fast arrays are then found by :func:`fast_crossbars`),
             or a sequence of crossbars.  Nothing with crossbars (the float reference): ``{}``.
         report: the run's report (``synaptax.training.loop``): reads ``config``
@@ -528,7 +553,7 @@ def run_costs(model, *, report: dict, periphery: Periphery | None = None, fast_a
         (``node_nm``, ``feature_size_m``, ``columns_per_adc``, converter bits), the cells
         (``cells``, ``cell_area_m2``, ``cell_kind``, ``cell_area_source``), the area
         (``area_m2`` = ``array_area_m2`` + ``periphery_area_m2``, the latter
-        ``dac_area_m2 + adc_area_m2``), per inference (one input vector: ``ops_per_inference``,
+        ``dac_area_m2 + adc_area_m2``), per inference (one sample: ``ops_per_inference``,
         ``inference_latency_s``, ``inference_energy_J``, ``inference_edp_Js``,
         ``inference_tops_per_w``, ``inference_tops_per_mm2``), per update
         (``ops_per_update``, ``pulse_period_s``, ``write_slots_per_update``,
@@ -560,22 +585,25 @@ def run_costs(model, *, report: dict, periphery: Periphery | None = None, fast_a
     area = array_area + dac_area + adc_area
     area_mm2 = area * 1e6
 
-    # inference: one input vector, layers in sequence
-    ops_inf = network_ops(crossbars)
-    t_inf = sum(mvm_latency(c, periphery=periphery) for c in crossbars)
+    # inference: one sample (a convolution reads one vector per patch), layers in sequence
+    vectors = vectors_per_sample(model, len(crossbars))
+    ops_inf = network_ops(crossbars, vectors)
+    t_inf = sum(v * mvm_latency(c, periphery=periphery) for c, v in zip(crossbars, vectors))
     e_inf = _number(report, "energy_per_inference_J")
 
     # update: batch × (forward of every layer + backward of layers 2..L), writes, rest
     batch = int(config.get("batch_size") or 1)
     rest_time = float(config.get("rest_time") or 0.0)
-    per_vector = sum(mvm_latency(c, periphery=periphery) + (mvm_latency(c, transposed=True, periphery=periphery)
-                                                              if i else 0.0) for i, c in enumerate(crossbars))
+    per_vector = sum(v * (mvm_latency(c, periphery=periphery) + (mvm_latency(c, transposed=True, periphery=periphery)
+                                                                   if i else 0.0))
+                     for i, (c, v) in enumerate(zip(crossbars, vectors)))
     t_read = batch * per_vector
     periods = [pulse_period(c.device) for c in crossbars]
     if write_time is None:
         simulated = _number(report, "latency_per_update_s")
         if simulated is not None:
-            sim_reads = batch * sum((2 if i else 1) * float(_tile(c).read_time) for i, c in enumerate(crossbars))
+            sim_reads = batch * sum((2 if i else 1) * v * float(_tile(c).read_time)
+                                    for i, (c, v) in enumerate(zip(crossbars, vectors)))
             write_time = max(simulated - sim_reads, 0.0)
         else:
             bit_length = int(config.get("bit_length") or 31)
@@ -584,7 +612,7 @@ def run_costs(model, *, report: dict, periphery: Periphery | None = None, fast_a
     t_rest = rest_time + sum(_train_rest(c.device) for c in crossbars)
     t_update = t_read + write_time + t_rest
     e_update = _number(report, "energy_per_update_J")
-    ops_upd = update_ops(crossbars, batch)
+    ops_upd = update_ops(crossbars, batch, vectors)
     period = periods[0] if len(set(periods)) == 1 else None
     updates = report.get("updates")
     updates = int(updates) if isinstance(updates, (int, float)) and not isinstance(updates, bool) else None

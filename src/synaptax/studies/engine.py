@@ -43,7 +43,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..training import loop
-from ..training.datasets import DatasetError, load_mnist
 from ..training.io import CheckpointError, atomic_write_json, read_json
 from .study import Point, Study
 
@@ -284,12 +283,8 @@ def _subset_indices(n_all: int, n: int, key) -> np.ndarray:
 class _Data:
     """The full train/test sets of a data folder, loaded once."""
 
-    def __init__(self, data_dir):
-        try:
-            self.train = load_mnist(data_dir, split="train")
-            self.test = load_mnist(data_dir, split="test")
-        except DatasetError as err:
-            raise loop.TrainingError(f"cannot load the data: {err}") from None
+    def __init__(self, config):
+        self.train, self.test = loop.load_data(config)
         self.train_images = jnp.asarray(self.train.images)
         self.train_labels = jnp.asarray(self.train.labels)
         self.test_images = jnp.asarray(self.test.images)
@@ -371,7 +366,7 @@ def train_batch(runs: list[PointRun], data: _Data, *, study_dir: Path, batch_no:
     if steps < 1:
         raise loop.TrainingError(f"batch_size {c0.batch_size} exceeds the {n_train} training samples")
     total = steps * c0.epochs
-    algs = [loop.build(c, total, key=k.model) for c, k in zip(configs, keys)]
+    algs = [loop.build(c, total, key=k.model, data=data.train) for c, k in zip(configs, keys)]
     config_dicts = [{**c.as_dict(), **c.device_files()} for c in configs]
     # spread over the devices (CPU cores as host devices, or GPUs): the batch is padded with
     # copies of its first point to a multiple of their number; the copies' results are dropped
@@ -555,16 +550,16 @@ def _one_line(err: BaseException) -> str:
 
 
 def plan(runs: list[PointRun], *, data_steps: Callable, max_batch: int | None,
-         log: Callable[[str], None]) -> list[list[PointRun]]:
+         log: Callable[[str], None], data_for: Callable | None = None) -> list[list[PointRun]]:
     """Group the points to train into batches: same structure (:func:`compatible`), same
     data, batch size, epochs and start epoch; each batch cut to ``max_batch`` and to the
     free memory."""
     groups: list[tuple[tuple, object, list]] = []
     for r in runs:
         c = r.point.config
-        key = (c.epochs, c.batch_size, c.train_samples, c.test_samples, c.data_dir, r.start_epoch)
+        key = (c.epochs, c.batch_size, c.train_samples, c.test_samples, c.data_dir, c.verify_data, r.start_epoch)
         try:
-            alg = loop.build(c, data_steps(c) * c.epochs)
+            alg = loop.build(c, data_steps(c) * c.epochs, data=None if data_for is None else data_for(c).train)
         except Exception as err:  # noqa: BLE001 - recorded as the point's failure
             groups.append((("unbuildable", r.point.id), None, [r]))
             r.message = _one_line(err)
@@ -624,9 +619,9 @@ def _data_helpers():
     datasets: dict = {}
 
     def data_for(c):
-        if c.data_dir not in datasets:
-            datasets[c.data_dir] = _Data(c.data_dir)
-        return datasets[c.data_dir]
+        if (c.data_dir, c.verify_data) not in datasets:
+            datasets[c.data_dir, c.verify_data] = _Data(c)
+        return datasets[c.data_dir, c.verify_data]
 
     def steps_of(c):
         n_all = len(data_for(c).train.labels)
@@ -642,18 +637,18 @@ def plan_study(study: Study, study_dir: str | Path, *, max_batch: int | None = N
     study_dir = Path(study_dir)
     runs = scan_points(study, study_dir, dry_run=True)
     todo = [r for r in runs if r.status in ("partial", "new")]
-    _, steps_of = _data_helpers()
+    data_for, steps_of = _data_helpers()
     lines = [f"study {study.name}: {len(runs)} points over {', '.join(study.axes) or 'no axes'}; folder {study_dir}"]
     for r in runs:
         if r.status not in ("partial", "new"):
             lines.append(f"  {r.point.id} {r.point.label()}: {r.status}")
     batches = plan(todo, data_steps=steps_of, max_batch=max_batch if max_batch is not None else study.batch,
-                   log=lines.append)
+                   log=lines.append, data_for=data_for)
     for i, members in enumerate(batches, 1):
         what = ""
         if len(members) > 1:
             configs = [r.point.config for r in members]
-            algs = [loop.build(c, steps_of(c) * c.epochs) for c in configs]
+            algs = [loop.build(c, steps_of(c) * c.epochs, data=data_for(c).train) for c in configs]
             paths = Batched(algs).varying_paths()
             seeds = len({c.seed for c in configs}) > 1
             what = "; batched: " + (", ".join(["seed (keys, data order)"] * seeds + paths) or "nothing")
@@ -706,7 +701,7 @@ def run_study(study: Study, study_dir: str | Path, *, max_batch: int | None = No
     _write_meta(study_dir, study, runs, [], time.perf_counter() - t0)
 
     data_for, steps_of = _data_helpers()
-    batches = plan(todo, data_steps=steps_of, max_batch=max_batch, log=log) if todo else []
+    batches = plan(todo, data_steps=steps_of, max_batch=max_batch, log=log, data_for=data_for) if todo else []
     batch_log = []
     for bi, members in enumerate(batches, 1):
         ids = ", ".join(r.point.id for r in members[:4]) + (" …" if len(members) > 4 else "")

@@ -26,9 +26,13 @@ The layer interface (:class:`AbstractAnalogLayer`):
   and the energy of the forward reads; the probe's output part is added to the crossbar's
   output (its gradient is the error ``∂L/∂y``, reshaped to ``(n, out_features)`` for the
   update) and its energy part receives, as its gradient, the energy [J] of the backward
-  reads.
+  reads;
+* ``output_scale`` — a digital scale multiplied into the crossbar's output before the bias
+  (1 in training; global drift compensation sets it after deployment);
+* ``vectors_per_sample(in_shape)`` — crossbar reads per sample (1 for a linear layer, the
+  number of patches for a convolution).
 
-A convolution (issue: networks beyond the MLP) is one more class implementing it.
+:class:`AnalogLinear` and :class:`AnalogConv2d` implement it.
 """
 from __future__ import annotations
 
@@ -129,6 +133,7 @@ class AbstractAnalogLayer(eqx.Module):
 
     crossbar: eqx.AbstractVar[Crossbar]
     bias: eqx.AbstractVar[Array | None]
+    output_scale: eqx.AbstractVar[Array]
 
     @abc.abstractmethod
     def init_state(self, *, key: PRNGKeyArray) -> CrossbarState:
@@ -147,6 +152,11 @@ class AbstractAnalogLayer(eqx.Module):
                  probe: LayerProbe | None = None) -> tuple[Array, LayerTrace]:
         """``(output, trace)`` of inputs ``x``."""
 
+    def vectors_per_sample(self, in_shape: tuple[int, ...]) -> int:
+        """Input vectors the crossbar reads (MVMs) per sample of shape ``in_shape`` (one
+        sample, no batch axis); 1 unless a layer says otherwise."""
+        return 1
+
 
 class AnalogLinear(AbstractAnalogLayer):
     """Linear layer whose weight matrix is held in a :class:`~synaptax.arrays.Crossbar`.
@@ -158,10 +168,12 @@ class AnalogLinear(AbstractAnalogLayer):
 
     crossbar: Crossbar
     bias: Array | None
+    output_scale: Array
 
-    def __init__(self, crossbar: Crossbar, *, use_bias: bool = True):
+    def __init__(self, crossbar: Crossbar, *, use_bias: bool = True, output_scale: float = 1.0):
         self.crossbar = crossbar
         self.bias = jnp.zeros((crossbar.out_features,)) if use_bias else None
+        self.output_scale = jnp.asarray(output_scale, dtype=float)
 
     def init_state(self, *, key: PRNGKeyArray) -> CrossbarState:
         """Crossbar state programmed to uniform random weights in ``±1/√in_features``."""
@@ -184,9 +196,157 @@ class AnalogLinear(AbstractAnalogLayer):
                                   energy_probe=None if probe is None else probe.energy)
         if probe is not None:
             y = y + probe.output
+        y = y * self.output_scale
         if self.bias is not None:
             y = y + self.bias
         return y, LayerTrace(x.reshape(-1, self.crossbar.in_features), energy)
+
+    def vectors_per_sample(self, in_shape: tuple[int, ...]) -> int:
+        """Input vectors (crossbar MVMs) per sample: 1."""
+        return 1
+
+
+
+
+def _pair(v, name: str) -> tuple[int, int]:
+    t = (v, v) if isinstance(v, int) else tuple(v)
+    if len(t) != 2 or any(isinstance(a, bool) or not isinstance(a, int) for a in t):
+        raise ValueError(f"{name} must be an integer or a pair of integers, got {v!r}")
+    return t
+
+
+class AnalogConv2d(AbstractAnalogLayer):
+    """2-D convolution on a crossbar: every input patch is one analog MVM.
+
+    The kernel ``(out_channels, in_channels, kh, kw)`` is held as an
+    ``(out_channels, in_channels·kh·kw)`` weight matrix in the crossbar (rows: the patch's
+    values, channel-major as ``eqx.nn.Conv2d`` flattens its weight).  A batch's patches are
+    read together — the same tile read serves them all, with the tile's DAC, ADC, read
+    noise and, when on, the IR-drop network — and the backward pass is the transposed read
+    of the patches' errors (summed back onto the input by the patch extraction's
+    transpose).  Updates see the patches as the rows of the outer product: a batch of
+    ``n`` images with ``P`` patches each is ``n·P`` rows (aihwkit's convolution does the
+    same).
+
+    Layout: inputs ``(batch, in_channels, H, W)``, outputs ``(batch, out_channels, H', W')``
+    (NCHW, as equinox).
+
+    Attributes:
+        crossbar: ``in_features = in_channels·kh·kw``, ``out_features = out_channels``.
+        bias: digital bias ``(out_channels,)`` or None.
+        output_scale: digital scale of the crossbar output (1; see the module docstring).
+        in_channels, kernel_size, stride, padding: as ``jax.lax.conv_general_dilated``
+            (``padding`` a pair of ``(low, high)`` pairs).
+    """
+
+    crossbar: Crossbar
+    bias: Array | None
+    output_scale: Array
+    in_channels: int = eqx.field(static=True)
+    kernel_size: tuple[int, int] = eqx.field(static=True)
+    stride: tuple[int, int] = eqx.field(static=True)
+    padding: tuple[tuple[int, int], tuple[int, int]] = eqx.field(static=True)
+
+    def __init__(self, crossbar: Crossbar, in_channels: int, kernel_size, *, stride=1, padding=0,
+                 use_bias: bool = True, output_scale: float = 1.0):
+        """``padding``: an integer (both sides of both axes), a pair (per axis), a pair of
+        ``(low, high)`` pairs, or ``"same"`` (odd kernels, stride 1: output size = input
+        size)."""
+        kh, kw = _pair(kernel_size, "kernel_size")
+        if kh < 1 or kw < 1:
+            raise ValueError(f"kernel_size must be >= 1, got {kernel_size!r}")
+        if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
+            raise ValueError(f"in_channels must be an integer >= 1, got {in_channels!r}")
+        if crossbar.in_features != in_channels * kh * kw:
+            raise ValueError(f"the crossbar has {crossbar.in_features} inputs; a {kh}x{kw} kernel over "
+                             f"{in_channels} channels needs {in_channels * kh * kw}")
+        sh, sw = _pair(stride, "stride")
+        if sh < 1 or sw < 1:
+            raise ValueError(f"stride must be >= 1, got {stride!r}")
+        if padding == "same":
+            if kh % 2 == 0 or kw % 2 == 0 or (sh, sw) != (1, 1):
+                raise ValueError("padding='same' needs an odd kernel and stride 1")
+            pad = ((kh // 2, kh // 2), (kw // 2, kw // 2))
+        elif isinstance(padding, int) and not isinstance(padding, bool):
+            pad = ((padding, padding), (padding, padding))
+        else:
+            try:
+                pad = tuple((p, p) if isinstance(p, int) else tuple(p) for p in padding)
+            except TypeError:
+                raise ValueError(f"padding must be an integer, pairs or 'same', got {padding!r}") from None
+            if len(pad) != 2 or any(len(p) != 2 for p in pad):
+                raise ValueError(f"padding must be an integer, pairs or 'same', got {padding!r}")
+        if any(isinstance(a, bool) or not isinstance(a, int) or a < 0 for p in pad for a in p):
+            raise ValueError(f"padding must be integers >= 0, got {padding!r}")
+        self.crossbar = crossbar
+        self.bias = jnp.zeros((crossbar.out_features,)) if use_bias else None
+        self.output_scale = jnp.asarray(output_scale, dtype=float)
+        self.in_channels = in_channels
+        self.kernel_size = (kh, kw)
+        self.stride = (sh, sw)
+        self.padding = (tuple(pad[0]), tuple(pad[1]))
+
+    @property
+    def out_channels(self) -> int:
+        return self.crossbar.out_features
+
+    def init_state(self, *, key: PRNGKeyArray) -> CrossbarState:
+        """Crossbar state programmed to uniform random weights in ``±1/√fan_in``
+        (``fan_in = in_channels·kh·kw``)."""
+        k_w, k_dev = jax.random.split(key)
+        bound = 1.0 / jnp.sqrt(self.crossbar.in_features)
+        w = jax.random.uniform(k_w, (self.crossbar.out_features, self.crossbar.in_features),
+                               minval=-bound, maxval=bound)
+        return self.crossbar.init(key=k_dev, weights=w)
+
+    def _spatial(self, in_shape) -> tuple[int, int]:
+        if len(in_shape) < 3 or in_shape[-3] != self.in_channels:
+            raise ValueError(f"a convolution over {self.in_channels} channels needs inputs (..., "
+                             f"{self.in_channels}, H, W), got shape {tuple(in_shape)}")
+        out = []
+        for n, k, s, (lo, hi) in zip(in_shape[-2:], self.kernel_size, self.stride, self.padding):
+            m = (n + lo + hi - k) // s + 1
+            if m < 1:
+                raise ValueError(f"a {self.kernel_size[0]}x{self.kernel_size[1]} kernel does not fit inputs of "
+                                 f"{in_shape[-2]}x{in_shape[-1]} pixels (padding {self.padding})")
+            out.append(m)
+        return out[0], out[1]
+
+    def output_shape(self, in_shape):
+        h, w = self._spatial(in_shape)
+        return tuple(in_shape[:-3]) + (self.out_channels, h, w)
+
+    def vectors_per_sample(self, in_shape) -> int:
+        """Patches per sample: ``H'·W'``."""
+        h, w = self._spatial(in_shape)
+        return h * w
+
+    def probe(self, in_shape):
+        h, w = self._spatial(in_shape)
+        return LayerProbe(jnp.zeros(tuple(in_shape[:-3]) + (h, w, self.out_channels)), MVMEnergy.zeros())
+
+    def patches(self, x: Array) -> Array:
+        """The patches of ``x (batch, C, H, W)`` as ``(batch, H', W', C·kh·kw)``."""
+        p = jax.lax.conv_general_dilated_patches(x, self.kernel_size, self.stride, self.padding,
+                                                 dimension_numbers=("NCHW", "OIHW", "NCHW"))
+        return jnp.moveaxis(p, 1, -1)
+
+    def __call__(self, state: CrossbarState, x: Array, *, key: PRNGKeyArray,
+                 probe: LayerProbe | None = None) -> tuple[Array, LayerTrace]:
+        """``(conv(W, x) + b, trace)`` for ``x`` of shape ``(batch, in_channels, H, W)``;
+        the trace's inputs are the patches ``(batch·H'·W', in_channels·kh·kw)``."""
+        self._spatial(x.shape)
+        if x.ndim != 4:
+            raise ValueError(f"AnalogConv2d needs inputs (batch, C, H, W), got shape {x.shape}")
+        p = self.patches(x)
+        y, energy = analog_matmul(self.crossbar, state, p, key,
+                                  energy_probe=None if probe is None else probe.energy)
+        if probe is not None:
+            y = y + probe.output  # (batch, H', W', out): the layout the update reshapes
+        y = y * self.output_scale
+        if self.bias is not None:
+            y = y + self.bias
+        return jnp.moveaxis(y, -1, 1), LayerTrace(p.reshape(-1, self.crossbar.in_features), energy)
 
 
 from ..training.neurons import cogd_sigmoid, cogd_sigmoid_noisy  # noqa: E402
@@ -202,5 +362,5 @@ ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
 }
 
 __all__ = [
-    "ACTIVATIONS", "AbstractAnalogLayer", "AnalogLinear", "LayerProbe", "LayerTrace", "analog_matmul",
+    "ACTIVATIONS", "AbstractAnalogLayer", "AnalogConv2d", "AnalogLinear", "LayerProbe", "LayerTrace", "analog_matmul",
 ]

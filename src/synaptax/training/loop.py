@@ -30,11 +30,10 @@ from ..arrays import Crossbar
 from ..circuits.converters import ADC, DAC
 from ..devices import PRESETS, get_preset
 from .algorithms import ALGORITHMS, AbstractAlgorithm, build_optimizer, make_algorithm
-from .datasets import Dataset, load_mnist
+from .datasets import Dataset
 from .._files import atomic_write_bytes
 from .io import CheckpointError, atomic_write_json, load_checkpoint, meta_path, read_json, save_checkpoint
 from .layers import ACTIVATIONS
-from .network import AnalogMLP, FloatMLP
 
 
 class TrainingError(RuntimeError):
@@ -85,7 +84,11 @@ class TrainConfig:
         device: device preset name (see ``synaptax.devices.PRESETS``); ignored by ``float``.
         algorithm: a name of :data:`~synaptax.training.algorithms.ALGORITHMS`
             (``analog-sgd``, ``mixed-precision``, ``sign-sgd``, ``float``).
-        hidden: hidden layer sizes (784-…-10).
+        hidden: hidden layer sizes of the multilayer perceptron (inputs-…-classes).
+        network: the architecture (:mod:`~synaptax.training.architectures`): None or
+            ``"mlp"`` (the perceptron of ``hidden``), ``"mlp:256,128"``, ``"lenet5"``,
+            ``"vgg-small"``, or a layer list such as ``"conv8k3same,pool2,fc64"``.  Input
+            shape and class count come from the data.
         activation: hidden activation.
         epochs, batch_size, learning_rate, optimizer, schedule, seed: as usual.
         bit_length: coincidence pulse slots (analog SGD).
@@ -100,7 +103,10 @@ class TrainConfig:
             ``"14nm"``: 0.49, 0.73, 1.06, 2.03 Ω; :data:`~synaptax.circuits.irdrop.
             WIRE_RESISTANCE_PER_SEGMENT`).  Used with ``ir_drop`` only.
         train_samples, test_samples: use only the first N (0: all).
-        data_dir: folder with the standard MNIST files (None: bundled subsets).
+        data_dir: the data: None (the bundled MNIST subsets), a folder of IDX files (MNIST,
+            Fashion-MNIST, KMNIST or EMNIST layouts) or an ``.npz`` file with ``x_train``,
+            ``y_train``, ``x_test``, ``y_test`` (:func:`~synaptax.training.datasets.load_splits`).
+        verify_data: check known datasets' content checksums (structure is always checked).
         mapping: weight mapping, ``differential`` or ``reference``.
         bound_management: ``none`` or ``iterative`` (re-run saturated MVMs with halved inputs).
         noise_management: ``abs-max`` (inputs scaled by their largest magnitude) or ``none``.
@@ -121,6 +127,10 @@ class TrainConfig:
             ``"variability.c2c"``, ``"film.thickness"``; ``synaptax devices show NAME``
             lists them) whose value is a number; SI units as the field's.  Used by
             studies to sweep a device parameter.
+        weight_noise: the hardware-aware algorithm's (``hwa``) relative weight noise (None:
+            its default, :data:`~synaptax.training.algorithms.hwa.DEFAULT_WEIGHT_NOISE`).
+        converters_in_loop: ``hwa`` quantises each layer's inputs and outputs to
+            ``dac_bits`` / ``adc_bits`` in training.
         divergence_factor, divergence_patience: the run stops as diverged when the loss is
             not finite, when an epoch's mean loss exceeds ``divergence_factor`` times the
             loss at the start (the first step's, before any update), or when
@@ -130,6 +140,7 @@ class TrainConfig:
     device: str = "ideal"
     algorithm: str = "analog-sgd"
     hidden: tuple[int, ...] = (100,)
+    network: str | None = None
     activation: str = "sigmoid"
     epochs: int = 15
     batch_size: int = 16
@@ -149,6 +160,7 @@ class TrainConfig:
     train_samples: int = 0
     test_samples: int = 0
     data_dir: str | None = None
+    verify_data: bool = True
     mapping: str = "differential"
     bound_management: str = "none"
     noise_management: str = "abs-max"
@@ -167,6 +179,8 @@ class TrainConfig:
     pulse_frequency: float | None = None
     duty_cycle: float | None = None
     burst: int | None = None
+    weight_noise: float | None = None
+    converters_in_loop: bool = False
     divergence_factor: float = 10.0
     divergence_patience: int = 20
 
@@ -218,8 +232,19 @@ class TrainConfig:
             raise TrainingError(f"divergence_patience must be >= 1, got {self.divergence_patience}")
         if self.rest_time < 0:
             raise TrainingError(f"rest_time must be >= 0 s, got {self.rest_time}")
+        if self.algorithm != "hwa" and (self.weight_noise is not None or self.converters_in_loop):
+            raise TrainingError("weight_noise and converters_in_loop set the hardware-aware training (algorithm "
+                                f"'hwa'), not {self.algorithm!r}")
+        if self.weight_noise is not None and not (math.isfinite(self.weight_noise) and 0 <= self.weight_noise < 10):
+            raise TrainingError(f"weight_noise must lie in [0, 10), got {self.weight_noise}")
+        if self.algorithm == "hwa":
+            _check_device("device", self.device)  # the device the weights are programmed into later
         if any(h < 1 for h in self.hidden):
             raise TrainingError(f"hidden layer sizes must be >= 1, got {self.hidden}")
+        self.layers  # checks network
+        if self.network is not None and self.network.strip().lower() != "mlp" and self.hidden != (100,):
+            raise TrainingError(f"hidden sets the sizes of the default perceptron; with network={self.network!r} "
+                                "give the layers in the network description (e.g. 'mlp:256,128')")
         if self.gate_voltage is not None and not (math.isfinite(self.gate_voltage) and self.gate_voltage < 0):
             raise TrainingError(f"gate_voltage must be negative (V), got {self.gate_voltage}")
         if self.pulse_frequency is not None and not (math.isfinite(self.pulse_frequency) and self.pulse_frequency > 0):
@@ -272,8 +297,19 @@ class TrainConfig:
                                     f"magneto-ionic devices (con-*, cofen-*), not of {self.device!r}")
 
     @property
+    def layers(self) -> tuple:
+        """The parsed network description (without the output layer)."""
+        from .architectures import NetworkSpecError, parse_network
+
+        try:
+            return parse_network("mlp" if self.network is None else self.network, self.hidden)
+        except NetworkSpecError as err:
+            raise TrainingError(str(err)) from None
+
+    @property
     def sizes(self) -> list[int]:
-        return [784, *self.hidden, 10]
+        """Layer sizes of a perceptron on MNIST (784-…-10); other networks: :meth:`describe`."""
+        return [784, *(d.out for d in self.layers), 10]
 
     @property
     def wire_resistance(self) -> tuple[float, float]:
@@ -344,6 +380,12 @@ class TrainConfig:
         d.pop("epochs")
         if not d["device_params"]:
             d.pop("device_params")  # configurations without them keep the names they had
+        for name in ("network", "weight_noise"):
+            if d[name] is None:
+                d.pop(name)  # likewise the perceptron of ``hidden``, the algorithm's own noise
+        if not d["converters_in_loop"]:
+            d.pop("converters_in_loop")
+        d.pop("verify_data")  # checking the data does not change the run
         d.update(self.device_files())  # a device file's content, not only its path
         digest = hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:8]
         return f"{_device_label(self)}-{self.algorithm}-seed{self.seed}-{digest}"
@@ -419,15 +461,29 @@ def _check_type(name: str, value, annotation: str, source: str):
     return float(value) if kinds[0] == "float" and isinstance(value, int) and "int" not in kinds else value
 
 
-def build(config: TrainConfig, total_steps: int, *, key=None) -> AbstractAlgorithm:
+#: Sample shape and class count of the bundled data (MNIST), what :func:`build` assumes
+#: when it is not given the data.
+MNIST_SHAPE, MNIST_CLASSES = (1, 28, 28), 10
+
+
+def build(config: TrainConfig, total_steps: int, *, key=None, data: Dataset | None = None) -> AbstractAlgorithm:
     """The algorithm (model, optimiser, schedule) a configuration describes.  ``key``
-    initialises the float reference's weights (default: ``jax.random.key(config.seed)``)."""
+    initialises the float reference's weights (default: ``jax.random.key(config.seed)``).
+    ``data`` gives the sample shape and class count (its ``shape``, ``num_classes``);
+    None: MNIST's (1×28×28, 10 classes)."""
+    from .architectures import NetworkSpecError, build_analog, build_float
+
     opt, sched = build_optimizer(config.optimizer, config.learning_rate, total_steps=total_steps,
                                  schedule=config.schedule)
-    sizes = config.sizes
+    shape = tuple(getattr(data, "shape", MNIST_SHAPE)) if data is not None else MNIST_SHAPE
+    classes = int(data.num_classes) if data is not None else MNIST_CLASSES
+    layers = config.layers
     if not ALGORITHMS[config.algorithm].analog:
-        model = FloatMLP(sizes, key=jax.random.key(config.seed) if key is None else key,
-                         activation=config.activation)
+        try:
+            model = build_float(layers, shape, classes, activation=config.activation,
+                                key=jax.random.key(config.seed) if key is None else key)
+        except NetworkSpecError as err:
+            raise TrainingError(str(err)) from None
     else:
         device = get_preset(config.device)
         if config.device_params:
@@ -440,17 +496,37 @@ def build(config: TrainConfig, total_steps: int, *, key=None) -> AbstractAlgorit
         if config.bound_management != "none":
             tile["bound_management"] = config.bound_management
         r_row, r_col = config.wire_resistance
-        crossbars = [Crossbar(device, a, b, w_max=config.w_max, mapping=config.mapping, dac=dac, adc=adc,
-                              max_tile_size=(config.max_tile, config.max_tile), ir_drop=config.ir_drop,
-                              r_row=r_row, r_col=r_col,
-                              input_scaling=config.noise_management.replace("-", "_"), **tile)
-                     for a, b in zip(sizes[:-1], sizes[1:])]
-        model = AnalogMLP(crossbars, activation=config.activation)
+        def crossbar(n_in, n_out):
+            return Crossbar(device, n_in, n_out, w_max=config.w_max, mapping=config.mapping, dac=dac, adc=adc,
+                            max_tile_size=(config.max_tile, config.max_tile), ir_drop=config.ir_drop,
+                            r_row=r_row, r_col=r_col, input_scaling=config.noise_management.replace("-", "_"),
+                            **tile)
+
+        try:
+            model = build_analog(layers, shape, classes, activation=config.activation, crossbar=crossbar)
+        except NetworkSpecError as err:
+            raise TrainingError(str(err)) from None
     options = dict(config.transfer_options)
+    if config.weight_noise is not None:
+        options["weight_noise"] = config.weight_noise
+    if config.converters_in_loop:
+        options.update(dac_bits=config.dac_bits, adc_bits=config.adc_bits)
     if "fast_device" in options:
         options["fast_device"] = get_preset(options["fast_device"])
     return make_algorithm(config.algorithm, model, opt, sched, bit_length=config.bit_length,
                           rest_time=config.rest_time, pulse_budget=config.pulse_budget, **options)
+
+
+def load_data(config: TrainConfig) -> tuple[Dataset, Dataset]:
+    """The whole train and test sets a configuration names (``data_dir``, ``verify_data``;
+    :func:`~synaptax.training.datasets.load_splits`); a :class:`TrainingError` naming the
+    file when they cannot be loaded."""
+    from .datasets import DatasetError, load_splits
+
+    try:
+        return load_splits(config.data_dir, verify=config.verify_data)
+    except DatasetError as err:
+        raise TrainingError(f"cannot load the data: {err}") from None
 
 
 def _subset(ds: Dataset, n: int, key) -> Dataset:
@@ -675,23 +751,17 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, *, resume: boo
                             "replace it (--overwrite) or choose another folder (--run-dir)")
     config_dict = {**config.as_dict(), **config.device_files()}
 
-    from .datasets import DatasetError
-
     keys = RunKeys.from_seed(config.seed)
 
-    try:
-        train_data = _subset(load_mnist(config.data_dir, split="train"), config.train_samples,
-                             jax.random.fold_in(keys.data, 0))
-        test_data = _subset(load_mnist(config.data_dir, split="test"), config.test_samples,
-                            jax.random.fold_in(keys.data, 1))
-    except DatasetError as err:
-        raise TrainingError(f"cannot load the data: {err}") from None
+    train_full, test_full = load_data(config)
+    train_data = _subset(train_full, config.train_samples, jax.random.fold_in(keys.data, 0))
+    test_data = _subset(test_full, config.test_samples, jax.random.fold_in(keys.data, 1))
 
     steps_per_epoch = len(train_data.labels) // config.batch_size
     if steps_per_epoch < 1:
         raise TrainingError(f"batch_size {config.batch_size} exceeds the {len(train_data.labels)} training samples")
     total_steps = steps_per_epoch * config.epochs
-    alg = build(config, total_steps, key=keys.model)
+    alg = build(config, total_steps, key=keys.model, data=train_data)
     ts = alg.init(key=keys.model)
     history: list[dict] = []
     start_epoch = 0
@@ -878,7 +948,7 @@ def _epochs(config, config_dict, alg, ts, train_data, test_data, keys, run_dir, 
         for length in chunk_lengths(steps_per_epoch):
             if not compiled:
                 log(f"compiling the training step ({alg.__class__.__name__}, "
-                    f"{'-'.join(map(str, config.sizes))}); this takes a few seconds to a minute ...")
+                    f"{alg.model.describe()}); this takes a few seconds to a minute ...")
                 t_compile = time.perf_counter()
             # one compiled scan per chunk; step b of the epoch uses fold_in(keys.steps, epoch·steps + b)
             new_ts, m = run_steps(alg, ts, images, labels, batches[b:b + length], key=keys.steps,
@@ -1051,7 +1121,7 @@ def _report(config, config_dict, alg, ts, train_data, test_data, history, wall, 
         "energy_per_inference_J": e_inf if analog else None,
         "device": config.device if analog else "float",
         "algorithm": config.algorithm,
-        "network": "-".join(str(s) for s in config.sizes),
+        "network": alg.model.describe(),
         "cells": n_cells,
         "epochs": config.epochs,
         "epochs_finished": len(history),

@@ -8,6 +8,8 @@ Each algorithm is one file here and one line in :data:`ALGORITHMS`:
   programmed pulses.
 * ``"sign-sgd"`` — :class:`SignSGD`, one pulse in the gradient's sign direction on the
   ``pulse_budget`` largest-gradient weights of each layer.
+* ``"hwa"`` — :class:`HardwareAware`, float training with weight noise (and optionally
+  the converters) injected, for networks programmed into devices afterwards.
 * ``"tiki-taka"``, ``"ttv2"``, ``"c-ttv2"``, ``"agad"`` — the Tiki-Taka family
   (:mod:`~synaptax.training.algorithms.tiki_taka`): a fast array per layer, transfers into
   the weights.
@@ -25,6 +27,7 @@ import optax
 from .analog_sgd import AnalogSGD
 from .base import AbstractAlgorithm, AnalogAlgorithm, StepMetrics, TrainState, cross_entropy
 from .float_reference import FloatReference
+from .hwa import HardwareAware
 from .mixed_precision import MixedPrecision
 from .optim import OPTIMIZERS, SCHEDULES, Optimizer, Schedule
 from .sign_sgd import SignBudget, SignSGD
@@ -40,6 +43,7 @@ ALGORITHMS: dict[str, type[AbstractAlgorithm]] = {
     ChoppedTTv2.name: ChoppedTTv2,
     AGAD.name: AGAD,
     FloatReference.name: FloatReference,
+    HardwareAware.name: HardwareAware,
 }
 
 
@@ -75,6 +79,6 @@ def build_optimizer(name: str, learning_rate: float, *, total_steps: int, schedu
 
 __all__ = [
     "AGAD", "ALGORITHMS", "AbstractAlgorithm", "Algorithm", "AnalogAlgorithm", "AnalogSGD", "ChoppedTTv2",
-    "FloatReference", "MixedPrecision", "SignBudget", "SignSGD", "TTv2", "TikiTaka", "TransferAlgorithm", "StepMetrics", "TrainState", "build_optimizer", "cross_entropy",
+    "FloatReference", "HardwareAware", "MixedPrecision", "SignBudget", "SignSGD", "TTv2", "TikiTaka", "TransferAlgorithm", "StepMetrics", "TrainState", "build_optimizer", "cross_entropy",
     "make_algorithm", "Optimizer", "Schedule",
 ]

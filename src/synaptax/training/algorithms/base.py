@@ -111,7 +111,8 @@ class AnalogAlgorithm(AbstractAlgorithm):
     Subclasses define :attr:`update_rule` (a property or a field) and their options.
 
     Attributes:
-        model: an :class:`~synaptax.training.network.AnalogMLP`.
+        model: an :class:`~synaptax.training.network.AnalogNetwork` (e.g. an
+            :class:`~synaptax.training.network.AnalogMLP`).
         optimizer: optax transformation of the digital biases.
         schedule: learning rate as a function of the step (the scale of the requested
             weight update).
@@ -129,10 +130,11 @@ class AnalogAlgorithm(AbstractAlgorithm):
         raise NotImplementedError
 
     def __check_init__(self):
-        from ..network import AnalogMLP
+        from ..network import AnalogNetwork
 
-        if not isinstance(self.model, AnalogMLP):
-            raise ValueError(f"algorithm {self.name!r} needs an AnalogMLP, got {type(self.model).__name__}")
+        if not isinstance(self.model, AnalogNetwork):
+            raise ValueError(f"algorithm {self.name!r} needs an AnalogNetwork (e.g. an AnalogMLP), "
+                             f"got {type(self.model).__name__}")
 
     def _with_params(self, biases):
         layers = tuple(layer if b is None else eqx.tree_at(lambda l: l.bias, layer, b)

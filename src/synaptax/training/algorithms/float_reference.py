@@ -11,7 +11,8 @@ from .base import AbstractAlgorithm, StepMetrics, TrainState, cross_entropy
 
 
 class FloatReference(AbstractAlgorithm):
-    """Floating-point training of a :class:`~synaptax.training.network.FloatMLP`.
+    """Floating-point training of a :class:`~synaptax.training.network.FloatMLP` or
+    :class:`~synaptax.training.network.FloatNetwork`.
 
     Attributes:
         model: the float network.
@@ -27,10 +28,10 @@ class FloatReference(AbstractAlgorithm):
     schedule: Callable
 
     def __check_init__(self):
-        from ..network import FloatMLP
+        from ..network import FloatMLP, FloatNetwork
 
-        if not isinstance(self.model, FloatMLP):
-            raise ValueError(f"algorithm 'float' needs a FloatMLP, got {type(self.model).__name__}")
+        if not isinstance(self.model, (FloatMLP, FloatNetwork)):
+            raise ValueError(f"algorithm {self.name!r} needs a FloatMLP or FloatNetwork, got {type(self.model).__name__}")
 
     def init(self, *, key):
         opt_state = self.optimizer.init(eqx.filter(self.model, eqx.is_inexact_array))
