@@ -1,7 +1,9 @@
 """The ``synaptax`` command line.
 
-``synaptax train``     train an MLP on MNIST with weights in crossbars; report accuracy and energy
+``synaptax train``     train a network (MLP, LeNet-5, VGG-like, layer lists) on MNIST or your data
+                       with weights in crossbars; report accuracy and energy
                        (exit 0 finished, 1 error, 4 diverged, 130 interrupted).
+``synaptax evaluate``  program a finished run into fresh devices; accuracy and energy over time.
 ``synaptax devices``   the device presets as a table; ``devices show NAME`` one preset's parameters.
 ``synaptax reproduce`` run a paper's validation target (exit 0 passed, 3 not passed).
 ``synaptax fit``       fit a device model to measured pulse responses; write a device file.
@@ -66,16 +68,21 @@ def _add_train(sub):
     from .devices import PRESETS
     from .training.algorithms import ALGORITHMS
 
-    p = sub.add_parser("train", help="train an MLP on MNIST with weights in crossbar arrays",
-                       description="Train a 784-...-10 MLP on MNIST (bundled 5k/10k subsets by default) with "
-                                   "its weights in crossbars of the chosen device; write a run folder with a "
-                                   "JSON report (accuracy, energy per update and per inference) and plots.")
+    p = sub.add_parser("train", help="train a network (MLP, LeNet-5, VGG-like) with weights in crossbar arrays",
+                       description="Train a network (an MLP by default; --network lenet5, vgg-small, ...) on MNIST "
+                                   "(bundled 5k/10k subsets by default) or your data (--data-dir) with its weights "
+                                   "in crossbars of the chosen device; write a run folder with a JSON report "
+                                   "(accuracy, energy per update and per inference) and plots.")
     p.add_argument("--device", default="ideal", metavar="NAME",
                    help=f"device preset: {', '.join(sorted(PRESETS))}; or a device file DEVICE.toml (from "
                         "'synaptax fit') (default: ideal)")
     p.add_argument("--algorithm", default="analog-sgd", metavar="NAME",
                    help=f"training algorithm: {', '.join(ALGORITHMS)} (default: analog-sgd)")
-    p.add_argument("--hidden", default="100", help="hidden layer sizes, comma-separated (default: 100)")
+    p.add_argument("--hidden", default="100", help="hidden layer sizes of the MLP, comma-separated (default: 100)")
+    p.add_argument("--network", default=None, metavar="DESC",
+                   help="architecture: mlp:256,128, lenet5, vgg-small, or a layer list such as "
+                        "conv8k3same,pool2,fc64 (conv<OUT>k<K>[s<S>][p<P>|same], pool<K>, avgpool<K>, fc<N>); "
+                        "the output layer is added (default: the MLP of --hidden)")
     p.add_argument("--activation", default="sigmoid",
                    help="hidden activation: sigmoid, relu, tanh, cogd-neuron (Co/Gd device neuron, mean response) "
                         "or cogd-neuron-noisy (one noisy device read; analog algorithms) (default: sigmoid)")
@@ -136,7 +143,16 @@ def _add_train(sub):
                         "cross-point wire table: 45nm (0.49), 32nm (0.73), 22nm (1.06), 14nm (2.03) (default: 1.06)")
     p.add_argument("--train-samples", type=int, default=0, help="use only the first N training images (0: all)")
     p.add_argument("--test-samples", type=int, default=0, help="use only the first N test images (0: all)")
-    p.add_argument("--data-dir", default=None, help="folder with the standard MNIST files (default: bundled subsets)")
+    p.add_argument("--data-dir", default=None, metavar="FOLDER|FILE.npz",
+                   help="the data: a folder of IDX files (MNIST, Fashion-MNIST, KMNIST, EMNIST layouts) or an .npz "
+                        "file with x_train, y_train, x_test, y_test (default: the bundled MNIST subsets)")
+    p.add_argument("--no-verify", dest="verify_data", action="store_false",
+                   help="do not check known datasets' content checksums or a SHA256SUMS file (structure is "
+                        "always checked)")
+    p.add_argument("--weight-noise", type=float, default=None, metavar="FRACTION",
+                   help="hwa: relative weight noise injected in training (default: 0.04)")
+    p.add_argument("--converters-in-loop", action="store_true",
+                   help="hwa: quantise each layer's inputs and outputs to --dac-bits / --adc-bits in training")
     p.add_argument("--run-dir", default=None,
                    help="run folder (default: runs/<device>-<algorithm>-seed<seed>-<hash of the settings>)")
     p.add_argument("--resume", action="store_true", help="continue the run in the run folder from its last checkpoint")
@@ -216,6 +232,8 @@ def _cmd_train(args) -> int:
             raise _UsageError(f"--device-param must be PATH=NUMBER (e.g. variability.c2c=0.1), got {item!r}")
     config = TrainConfig(
         device=args.device, device_params=device_params, algorithm=args.algorithm, hidden=hidden, activation=args.activation,
+        network=args.network, verify_data=args.verify_data, weight_noise=args.weight_noise,
+        converters_in_loop=args.converters_in_loop,
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, optimizer=args.optimizer,
         schedule=args.schedule, seed=args.seed, bit_length=args.bit_length, pulse_budget=args.pulse_budget, rest_time=args.rest_time,
         dac_bits=args.dac_bits, adc_bits=args.adc_bits, w_max=args.w_max, max_tile=args.max_tile,
@@ -615,6 +633,57 @@ def _cmd_compare(args) -> int:
     return 0
 
 
+def _add_evaluate(sub):
+    p = sub.add_parser("evaluate", help="program a finished run's weights into fresh devices; accuracy and energy "
+                                         "as they drift",
+                       description="Program a finished run's trained weights into fresh devices (a new "
+                                   "device-to-device sample, the device's programming noise, optionally "
+                                   "program-and-verify), let them evolve (drift, relaxation, retention) and report "
+                                   "the test accuracy (mean ± std over repeated programmings) and the energy per "
+                                   "inference at each time.  Writes inference-<hash>.json and .png into the run "
+                                   "folder; the same settings are never recomputed.")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder of 'synaptax train'")
+    p.add_argument("--times", default="1,60,3600,86400,2.6e6,3.2e7", metavar="LIST",
+                   help="seconds after programming, comma-separated (default: 1 s, 1 min, 1 h, 1 day, 1 month, "
+                        "1 year: %(default)s)")
+    p.add_argument("--repeats", type=int, default=5, metavar="N", help="independent programmings (default: 5)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the programmings and reads (default: 0)")
+    p.add_argument("--device", default=None, metavar="NAME",
+                   help="program into this device preset or device file DEVICE.toml (default: the run's device)")
+    p.add_argument("--no-programming-noise", action="store_true",
+                   help="set every cell exactly to its target conductance")
+    p.add_argument("--program-verify", type=int, default=0, metavar="N",
+                   help="program-and-verify: up to N rounds of read, compare, correct with pulses (default: 0)")
+    p.add_argument("--drift-compensation", action="store_true",
+                   help="global drift compensation: scale each layer's output by its reference read right after "
+                        "programming over the same read now")
+    p.add_argument("--test-samples", type=int, default=None, metavar="N",
+                   help="test images to evaluate (0: all; default: the run's)")
+    p.add_argument("--placement", choices=["one-sided", "centred"], default=None,
+                   help="where a weight's pair of devices is programmed: one-sided (the device of its sign at the "
+                        "bottom of the window plus |w|, the other at the bottom; default for a pair, as inference "
+                        "chips do) or centred (around mid-range, as in training)")
+    p.set_defaults(func=_cmd_evaluate)
+
+
+def _cmd_evaluate(args) -> int:
+    from .training.deploy import evaluate_run, format_result, parse_times
+
+    times = parse_times(args.times)
+    for option, value, least in (("--repeats", args.repeats, 1), ("--program-verify", args.program_verify, 0),
+                                 ("--test-samples", args.test_samples, 0)):
+        if value is not None and value < least:
+            raise _UsageError(f"{option} must be >= {least}, got {value}")
+    record = evaluate_run(args.run_dir, times, repeats=args.repeats, seed=args.seed, device=args.device,
+                          programming_noise=not args.no_programming_noise, verify=args.program_verify,
+                          drift_compensation=args.drift_compensation, test_samples=args.test_samples,
+                          placement=args.placement)
+    print(format_result(record))
+    run = Path(args.run_dir)
+    print(f"\nresult: {run / record['files']['json']}\nfigure: {run / record['files']['png']}")
+    return 0
+
+
 class _UsageError(Exception):
     pass
 
@@ -623,7 +692,7 @@ def main(argv: list[str] | None = None) -> int:
     from . import __version__
 
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] in (["train"], ["fit"], ["sweep"]) and not {"-h", "--help", "--example"} & set(argv):
+    if argv[:1] in (["train"], ["fit"], ["sweep"], ["evaluate"]) and not {"-h", "--help", "--example"} & set(argv):
         print("synaptax: loading JAX ...", file=sys.stderr, flush=True)  # the imports take seconds
     parser = argparse.ArgumentParser(prog="synaptax", description="Crossbar arrays of emerging synaptic devices, in JAX.")
     parser.add_argument("--version", action="version", version=f"synaptax {__version__}")
@@ -634,6 +703,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_fit(sub)
     _add_sweep(sub)
     _add_compare(sub)
+    _add_evaluate(sub)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

@@ -135,10 +135,18 @@ class Crossbar(eqx.Module):
     def _trim(self, a: Array) -> Array:
         return self.tile.trim(a)
 
-    def init(self, *, key: PRNGKeyArray, weights: ArrayLike | None = None) -> CrossbarState:
+    def init(self, *, key: PRNGKeyArray, weights: ArrayLike | None = None,
+             placement: str = "centred") -> CrossbarState:
         """Initial state: device-to-device variation from ``key``, conductances programmed
         (ideally, without pulses) to ``weights`` of shape ``(out_features, in_features)``
-        (clipped to what the cells can hold), zero by default."""
+        (clipped to what the cells can hold), zero by default.
+
+        ``placement``: ``"centred"`` (training: a pair around mid-range, so either device
+        can move both ways) or ``"one-sided"`` (deployment on a differential pair: the
+        device of the weight's sign at the bottom of the window plus ``|w|·g_per_w``, the
+        other at the bottom, as inference chips and aihwkit program a pair)."""
+        if placement not in ("centred", "one-sided"):
+            raise ValueError(f"placement must be 'centred' or 'one-sided', got {placement!r}")
         shape = self.padded_shape
         if weights is None:
             w = jnp.zeros(shape)
@@ -149,7 +157,11 @@ class Crossbar(eqx.Module):
                                  f"{(self.out_features, self.in_features)}, got {w.shape}")
             check_finite("weights", w)
             w = self.pad(w.T)
-        return self.mapping.init(self.device, shape, w * self.g_per_w, self.g_ref, key=key)
+        g_low = None
+        if placement == "one-sided":
+            g_min, g_max = self.device.conductance_range
+            g_low = g_min
+        return self.mapping.init(self.device, shape, w * self.g_per_w, self.g_ref, key=key, g_low=g_low)
 
     def conductances(self, state: CrossbarState) -> tuple[Array, Array | None]:
         """``(G⁺, G⁻)`` [S], each of shape ``(in_features, out_features)`` (``G⁻`` None for

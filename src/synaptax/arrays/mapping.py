@@ -54,9 +54,11 @@ class AbstractMapping(eqx.Module):
         raise NotImplementedError
 
     def init(self, device: AbstractDevice, shape: tuple[int, int], delta_g: Array, g_ref: float, *,
-             key: PRNGKeyArray) -> CrossbarState:
+             key: PRNGKeyArray, g_low: float | None = None) -> CrossbarState:
         """Device states programmed (ideally) to the conductance differences ``delta_g`` [S]
-        (``shape``) around the mid-range ``g_ref`` [S]."""
+        (``shape``) around the mid-range ``g_ref`` [S]; with ``g_low`` (a differential pair
+        only) one-sided instead: the device of a weight's sign at ``g_low + |delta_g|``, the
+        other at ``g_low`` (how inference chips program a pair)."""
         raise NotImplementedError
 
     def arrays(self, device: AbstractDevice, state: CrossbarState, g_ref: float) -> tuple[Array, Array]:
@@ -88,10 +90,14 @@ class DifferentialPair(AbstractMapping):
     def g_per_w(self, g_min, g_max, w_max):
         return (g_max - g_min) / w_max
 
-    def init(self, device, shape, delta_g, g_ref, *, key):
+    def init(self, device, shape, delta_g, g_ref, *, key, g_low=None):
         k_plus, k_minus = jax.random.split(key)
-        plus = device.init(shape, key=k_plus, conductance=g_ref + 0.5 * delta_g)
-        minus = device.init(shape, key=k_minus, conductance=g_ref - 0.5 * delta_g)
+        if g_low is None:
+            g_plus, g_minus = g_ref + 0.5 * delta_g, g_ref - 0.5 * delta_g
+        else:
+            g_plus, g_minus = g_low + jnp.maximum(delta_g, 0.0), g_low + jnp.maximum(-delta_g, 0.0)
+        plus = device.init(shape, key=k_plus, conductance=g_plus)
+        minus = device.init(shape, key=k_minus, conductance=g_minus)
         return CrossbarState(plus, minus)
 
     def arrays(self, device, state, g_ref):
@@ -117,7 +123,10 @@ class ReferenceColumn(AbstractMapping):
     def g_per_w(self, g_min, g_max, w_max):
         return (g_max - g_min) / (2.0 * w_max)
 
-    def init(self, device, shape, delta_g, g_ref, *, key):
+    def init(self, device, shape, delta_g, g_ref, *, key, g_low=None):
+        if g_low is not None:
+            raise ValueError("one-sided placement needs a differential pair; the reference mapping reads "
+                             "one device against the mid-range reference")
         k_plus, _ = jax.random.split(key)
         return CrossbarState(device.init(shape, key=k_plus, conductance=g_ref + delta_g), None)
 
