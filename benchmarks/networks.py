@@ -47,6 +47,7 @@ ACCURACY = {
     "mg-wo3-100nm-mixed-precision": (dict(device="mg-wo3-100nm", algorithm="mixed-precision", learning_rate=0.1), 5),
     "cogd-mixed-precision": (dict(device="cogd", algorithm="mixed-precision", learning_rate=0.1), 5),
     "con-25nm-mixed-precision": (dict(device="con-25nm", algorithm="mixed-precision", learning_rate=0.1), 5),
+    "con-25nm-mixed-precision-lr0.03": (dict(device="con-25nm", algorithm="mixed-precision", learning_rate=0.03), 5),
     "pcm-mixed-precision": (dict(device="pcm", algorithm="mixed-precision", learning_rate=0.1), 5),
 }
 TIMES = (1.0, 3600.0, 86400.0, 2.6e6, 3.2e7)

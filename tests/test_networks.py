@@ -281,3 +281,41 @@ def test_cli_bad_network(capsys):
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert "cannot read 'conv9'" in err.splitlines()[-1] and err.splitlines()[-1].startswith("synaptax: error:")
+
+
+def test_cli_bad_data_is_one_line_naming_the_file(tmp_path, capsys):
+    """The issue's bad inputs through `synaptax train --data-dir`: mismatched counts, a wrong
+    magic number, an .npz without a key — one line, the file named, exit 1."""
+    from synaptax.training.datasets import write_idx
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "counts"
+    folder.mkdir()
+    for split, n in (("train", 8), ("t10k", 4)):
+        write_idx(folder / f"{split}-images-idx3-ubyte", rng.integers(0, 255, (n, 6, 6), dtype=np.uint8))
+        write_idx(folder / f"{split}-labels-idx1-ubyte", rng.integers(0, 3, (n + (split == "train"),), dtype=np.uint8))
+    magic = tmp_path / "magic"
+    magic.mkdir()
+    for split in ("train", "t10k"):
+        (magic / f"{split}-images-idx3-ubyte").write_bytes(b"\x00\x00\x07\x03" + bytes(20))
+        write_idx(magic / f"{split}-labels-idx1-ubyte", np.zeros(2, np.uint8))
+    npz = tmp_path / "data.npz"
+    np.savez(npz, x_train=np.zeros((4, 6, 6)), y_train=np.zeros(4, int), x_test=np.zeros((2, 6, 6)))
+    for source, named in ((folder, "train-labels-idx1-ubyte"), (magic, "train-images-idx3-ubyte"),
+                          (npz, "y_test")):
+        assert main(["train", "--data-dir", str(source), "--epochs", "1", "--no-verify",
+                     "--run-dir", str(tmp_path / "run")]) == 1
+        err = capsys.readouterr().err
+        last = err.splitlines()[-1]
+        assert "Traceback" not in err and last.startswith("synaptax: error: cannot load the data:") and named in last
+        assert not (tmp_path / "run").exists()
+
+
+def test_train_on_npz_data_takes_shape_and_classes_from_it(tmp_path):
+    rng = np.random.default_rng(1)
+    npz = tmp_path / "toy.npz"
+    np.savez(npz, x_train=rng.integers(0, 255, (48, 10, 10), dtype=np.uint8), y_train=rng.integers(0, 4, 48),
+             x_test=rng.integers(0, 255, (16, 10, 10), dtype=np.uint8), y_test=rng.integers(0, 4, 16))
+    report = train(TrainConfig(network="conv3k3,pool2,fc8", activation="relu", epochs=1, batch_size=8, data_dir=str(npz),
+                               algorithm="float"), tmp_path / "run", progress=None, log=lambda s: None)
+    assert report["network"].startswith("1x10x10 conv3k3") and report["network"].endswith(" 4")

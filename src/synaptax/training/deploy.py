@@ -5,7 +5,11 @@ The workflow of an analog inference chip after training:
 
 1. **Program** (:func:`program`, :func:`program_crossbar`).  Fresh devices (a new
    device-to-device sample: per-cell bounds, stuck cells) are set to the trained weights of
-   every layer through the crossbar's mapping (:meth:`~synaptax.arrays.Crossbar.init`).
+   every layer through the crossbar's mapping (:meth:`~synaptax.arrays.Crossbar.init`); a
+   differential pair is placed one-sided by default (the device of the weight's sign at the
+   bottom of its window plus ``|w|``, the other at the bottom, as inference chips and
+   aihwkit program a pair; :func:`resolve_placement`), so drift scales the weight instead of
+   turning the devices' spread on a shared mid-range offset into weight noise.
    With ``programming_noise`` each cell then lands at ``g_target + N(0, σ_prog(g_target))``
    (clipped to the cell's bounds), ``σ_prog`` being the device's
    ``programming_noise_std(g)`` [S].  A device that defines none (or returns zeros, the
