@@ -20,7 +20,9 @@ The workflow of an analog inference chip after training:
    weights (with the device's read noise), and give every weight whose error exceeds
    ``tolerance`` ``round(error / dw_min)`` pulses through the crossbar's mapping
    (:meth:`~synaptax.arrays.Crossbar.apply_pulses`: the device contract, so every family
-   works, with its own nonlinearity and cycle-to-cycle noise); weights within tolerance get
+   works, with its own nonlinearity and cycle-to-cycle noise) — with one-sided placement
+   only the device of the weight's sign is pulsed (``round(error / (dw_min/2))`` pulses of
+   one device), the other staying at the bottom of its window; weights within tolerance get
    no pulse and are left untouched.
 2. **Drift** (:func:`accuracy_over_time`).  The devices ``evolve`` from one time to the next
    (times in seconds after programming, ascending: ``evolve(t_k − t_{k−1})``), what each
@@ -215,9 +217,20 @@ def _program_crossbar(crossbar, weights, key, programming_noise, verifying, veri
     def iteration(i, state):
         k_read, k_pulse = jax.random.split(jax.random.fold_in(k_verify, i))
         err = weights - read_weights(crossbar, state, key=k_read)
-        n = jnp.where(jnp.abs(err) > tol, jnp.round(err / dw), 0.0)
-        up, down = crossbar.pad(jnp.maximum(n, 0.0).T), crossbar.pad(jnp.maximum(-n, 0.0).T)
-        pulsed = crossbar.apply_pulses(state, up, down, key=k_pulse)
+        if placement == "one-sided":
+            # only the device of the weight's sign is corrected (the other stays at the bottom
+            # of its window): one device's step is half the pair's dw_min
+            n = jnp.where(jnp.abs(err) > tol, jnp.round(err / (0.5 * dw)), 0.0)
+            positive = weights >= 0
+            k_plus, k_minus = jax.random.split(k_pulse)
+            plus = crossbar.device.apply_pulses(state.plus, crossbar.pad(jnp.where(positive, n, 0.0).T), key=k_plus)
+            minus = crossbar.device.apply_pulses(state.minus, crossbar.pad(jnp.where(positive, 0.0, -n).T),
+                                                 key=k_minus)
+            pulsed = CrossbarState(plus, minus)
+        else:
+            n = jnp.where(jnp.abs(err) > tol, jnp.round(err / dw), 0.0)
+            up, down = crossbar.pad(jnp.maximum(n, 0.0).T), crossbar.pad(jnp.maximum(-n, 0.0).T)
+            pulsed = crossbar.apply_pulses(state, up, down, key=k_pulse)
         return _select(crossbar.pad((n != 0).T), pulsed, state)  # the others: no pulse, no rest
 
     return jax.lax.fori_loop(0, verify, iteration, state)
