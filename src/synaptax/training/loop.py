@@ -308,7 +308,8 @@ class TrainConfig:
 
     @property
     def sizes(self) -> list[int]:
-        """Layer sizes of a perceptron on MNIST (784-…-10); other networks: :meth:`describe`."""
+        """Layer sizes of the perceptron on MNIST (784-…-10; a convolutional description's
+        dense layers only); the built network's ``describe()`` gives any architecture."""
         return [784, *(d.out for d in self.layers), 10]
 
     @property
@@ -770,7 +771,7 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, *, resume: boo
     ck = None
     if resume:
         ts, meta, ck = load_latest_checkpoint(run_dir, ts, log=log)
-        same = {k: v for k, v in config_dict.items() if k != "epochs"}
+        same = {k: v for k, v in config_dict.items() if k not in ("epochs", "verify_data")}
         saved = meta.get("config") or {}
         # options added after a checkpoint was written count as their defaults
         defaults = TrainConfig().as_dict()
