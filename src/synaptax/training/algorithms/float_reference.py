@@ -44,9 +44,14 @@ class FloatReference(AbstractAlgorithm):
         """Zero: the reference has no hardware."""
         return jnp.zeros(())
 
+    def _logits(self, model, x, *, key):
+        """The training forward pass (the float network itself; hardware-aware training
+        perturbs it)."""
+        return model(x)
+
     def step(self, ts, x, y, *, key):
         def loss_fn(model):
-            logits = model(x)
+            logits = self._logits(model, x, key=key)
             return cross_entropy(logits, y), logits
 
         (loss, logits), grads = eqx.filter_value_and_grad(loss_fn, has_aux=True)(ts.params)

@@ -21,7 +21,6 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from .base import StepMetrics, TrainState, cross_entropy
 from .float_reference import FloatReference
 
 #: Default relative weight noise of hardware-aware training [assumed: of the order of the
@@ -113,17 +112,10 @@ class HardwareAware(FloatReference):
             if v == 1 or v < 0:
                 raise ValueError(f"{name} must be 0 (off) or >= 2, got {v}")
 
-    def step(self, ts, x, y, *, key):
-        def loss_fn(model):
-            logits = _forward(_noisy(model, self.weight_noise, key), x, self.dac_bits, self.adc_bits)
-            return cross_entropy(logits, y), logits
-
-        (loss, logits), grads = eqx.filter_value_and_grad(loss_fn, has_aux=True)(ts.params)
-        updates, opt_state = self.optimizer.update(grads, ts.opt_state, eqx.filter(ts.params, eqx.is_inexact_array))
-        params = eqx.apply_updates(ts.params, updates)
-        zero = jnp.zeros(())
-        metrics = StepMetrics(loss, jnp.sum(jnp.argmax(logits, -1) == y), zero, zero, zero, zero, zero)
-        return TrainState(params, (), opt_state, (), ts.step + 1), metrics
+    def _logits(self, model, x, *, key):
+        """The forward pass through fresh noisy weights (and the converters, when in the loop);
+        its gradient is taken at the noisy weights and applied to the clean ones."""
+        return _forward(_noisy(model, self.weight_noise, key), x, self.dac_bits, self.adc_bits)
 
 
 __all__ = ["DEFAULT_WEIGHT_NOISE", "HardwareAware"]
