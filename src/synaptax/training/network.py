@@ -193,8 +193,8 @@ def _walk(layers, ops, in_shape, on_layer=None, on_op=None):
     for m, op in enumerate(ops[0]):
         shape = op.output_shape(shape)
     for i, layer in enumerate(layers):
-        if isinstance(layer, (AnalogLinear, FloatDense)):
-            n_in = layer.crossbar.in_features if isinstance(layer, AnalogLinear) else layer.weight.shape[1]
+        n_in = _linear_inputs(layer)
+        if n_in is not None:
             if len(shape) != 2:
                 raise ValueError(f"layer {i + 1} (linear) needs flat inputs (batch, features), got shape "
                                  f"{shape}: put a Flatten before it")
@@ -212,6 +212,40 @@ def _walk(layers, ops, in_shape, on_layer=None, on_op=None):
             except ValueError as err:
                 raise ValueError(f"after layer {i + 1}: {err}") from None
     return shape
+
+
+def _linear_inputs(layer) -> int | None:
+    """Inputs of a linear layer (analog or float), None for any other layer."""
+    if isinstance(layer, AnalogLinear):
+        return layer.crossbar.in_features
+    if isinstance(layer, FloatDense):
+        return layer.weight.shape[1]
+    return None
+
+
+def _with_reshape(ops, input_shape):
+    """``ops`` with a reshape of the flattened samples to ``input_shape`` first (if given)."""
+    if input_shape is None:
+        return ops
+    return ((Reshape(tuple(int(n) for n in input_shape)),) + ops[0],) + ops[1:]
+
+
+def _sample_shape(layers, ops) -> tuple[int, ...] | None:
+    """Shape of one sample as the first operations see it: the reshape's, else a first
+    linear layer's inputs, else None (unknown)."""
+    for op in ops[0]:
+        if isinstance(op, Reshape):
+            return tuple(op.shape)
+    n_in = _linear_inputs(layers[0])
+    return None if n_in is None else (n_in,)
+
+
+def _describe(layers, ops, sample_shape) -> str:
+    parts = [op.describe() for op in ops[0]] or [str(math.prod(sample_shape or (0,)))]
+    for layer, after in zip(layers, ops[1:]):
+        parts.append(_describe_layer(layer))
+        parts += [op.describe() for op in after]
+    return " ".join(parts)
 
 
 def _apply_ops(ops, h, k_act, i):
@@ -243,10 +277,8 @@ class AnalogNetwork(eqx.Module):
     def __init__(self, elements: Sequence, *, input_shape: Sequence[int] | None = None):
         elements = [AnalogLinear(e) if isinstance(e, Crossbar) else e for e in elements]
         layers, ops = _split_elements(elements, lambda e: isinstance(e, AbstractAnalogLayer))
-        if input_shape is not None:
-            ops = ((Reshape(tuple(int(n) for n in input_shape)),) + ops[0],) + ops[1:]
         self.layers = layers
-        self.ops = ops
+        self.ops = _with_reshape(ops, input_shape)
         if self.in_features is not None:
             _walk(self.layers, self.ops, (1, self.in_features))
 
@@ -257,12 +289,7 @@ class AnalogNetwork(eqx.Module):
     @property
     def sample_shape(self) -> tuple[int, ...] | None:
         """Shape of one sample as the first layer's operations see it (None if unknown)."""
-        for op in self.ops[0]:
-            if isinstance(op, Reshape):
-                return tuple(op.shape)
-        if isinstance(self.layers[0], AnalogLinear):
-            return (self.layers[0].crossbar.in_features,)
-        return None
+        return _sample_shape(self.layers, self.ops)
 
     @property
     def in_features(self) -> int | None:
@@ -284,11 +311,7 @@ class AnalogNetwork(eqx.Module):
     def describe(self) -> str:
         """The architecture in one line, e.g. ``784-100-10`` or
         ``1x28x28 conv6k5 sigmoid maxpool2 … 10``."""
-        parts = [op.describe() for op in self.ops[0]] or [str(self.in_features)]
-        for layer, after in zip(self.layers, self.ops[1:]):
-            parts.append(_describe_layer(layer))
-            parts += [op.describe() for op in after]
-        return " ".join(parts)
+        return _describe(self.layers, self.ops, self.sample_shape)
 
     def init_state(self, *, key: PRNGKeyArray) -> tuple[CrossbarState, ...]:
         keys = jax.random.split(key, len(self.layers))
@@ -454,29 +477,19 @@ class FloatNetwork(eqx.Module):
             if isinstance(op, Activation) and op.needs_key:
                 raise ValueError(f"activation {op.name!r} draws device noise; it needs an analog algorithm, "
                                  "not the floating-point reference")
-        if input_shape is not None:
-            ops = ((Reshape(tuple(int(n) for n in input_shape)),) + ops[0],) + ops[1:]
         self.layers = layers
-        self.ops = ops
+        self.ops = _with_reshape(ops, input_shape)
         shape = self.sample_shape
         if shape is not None:
             _walk(self.layers, self.ops, (1, math.prod(shape)))
 
     @property
     def sample_shape(self) -> tuple[int, ...] | None:
-        for op in self.ops[0]:
-            if isinstance(op, Reshape):
-                return tuple(op.shape)
-        if isinstance(self.layers[0], FloatDense):
-            return (self.layers[0].weight.shape[1],)
-        return None
+        """Shape of one sample as the first layer's operations see it (None if unknown)."""
+        return _sample_shape(self.layers, self.ops)
 
     def describe(self) -> str:
-        parts = [op.describe() for op in self.ops[0]] or [str(math.prod(self.sample_shape or (0,)))]
-        for layer, after in zip(self.layers, self.ops[1:]):
-            parts.append(_describe_layer(layer))
-            parts += [op.describe() for op in after]
-        return " ".join(parts)
+        return _describe(self.layers, self.ops, self.sample_shape)
 
     def __call__(self, x: Array) -> Array:
         h = x

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int8, PRNGKeyArray
 
-from ..._checks import check_nonnegative, check_probability, is_concrete
+from ..._checks import check_less, check_nonnegative, check_positive, check_probability, is_concrete
 from ... import _random as fast_random
 
 #: Smallest window a sampled cell keeps, as a fraction of the nominal window [assumed].
@@ -204,5 +204,19 @@ def step_noise_variance(c2c, c2c_range, step_end: Array, contraction: Array, n: 
     return jnp.where(n > 0, v_mult + v_add, 0.0)
 
 
-__all__ = ["CellSample", "MIN_WINDOW", "StepVariability", "Variability", "check_spreads", "geometric_contraction",
-           "step_noise_variance"]
+def check_step_device(device) -> None:
+    """The checks every step-based device model shares: its window ``0 ≤ g_min < g_max``
+    [S], a positive nominal ``step`` [S], ``|asymmetry| < 1`` and a :class:`StepVariability`
+    (one-line ``ValueError``/``TypeError`` naming the field)."""
+    check_nonnegative("g_min", device.g_min)
+    check_positive("g_max", device.g_max)
+    check_less("g_min", device.g_min, "g_max", device.g_max)
+    check_positive("step", device.step)
+    if is_concrete(device.asymmetry) and not abs(float(device.asymmetry)) < 1.0:
+        raise ValueError(f"asymmetry must satisfy |asymmetry| < 1, got {float(device.asymmetry)!r}")
+    if not isinstance(device.variability, StepVariability):
+        raise TypeError(f"variability must be a StepVariability, got {type(device.variability).__name__}")
+
+
+__all__ = ["CellSample", "MIN_WINDOW", "StepVariability", "Variability", "check_spreads", "check_step_device",
+           "geometric_contraction", "step_noise_variance"]

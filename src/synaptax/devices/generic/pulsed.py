@@ -27,10 +27,10 @@ import jax.numpy as jnp
 import equinox as eqx
 from jaxtyping import Array, Float, Int8, PRNGKeyArray
 
-from ..._checks import check_finite, check_less, check_nonnegative, check_positive, is_concrete
+from ..._checks import check_finite, check_positive, is_concrete
 from ... import _random as fast_random
 from ..core.contract import AbstractDevice, AbstractDeviceState, PulseCounts, PulseEnergy, hold_stuck
-from ..core.variability import CellSample, StepVariability, geometric_contraction, step_noise_variance
+from ..core.variability import CellSample, StepVariability, check_step_device, geometric_contraction, step_noise_variance
 from .relaxation import Relaxation
 
 
@@ -84,16 +84,9 @@ class AbstractPulsedDevice(AbstractDevice):
     relaxation: Relaxation | None = None
 
     def __check_init__(self):
-        check_nonnegative("g_min", self.g_min)
-        check_positive("g_max", self.g_max)
-        check_less("g_min", self.g_min, "g_max", self.g_max)
-        check_positive("step", self.step)
-        if is_concrete(self.asymmetry) and not abs(float(self.asymmetry)) < 1.0:
-            raise ValueError(f"asymmetry must satisfy |asymmetry| < 1, got {float(self.asymmetry)!r}")
+        check_step_device(self)
         check_finite("pulse_voltage", self.pulse_voltage)
         check_positive("pulse_width", self.pulse_width)
-        if not isinstance(self.variability, StepVariability):
-            raise TypeError(f"variability must be a StepVariability, got {type(self.variability).__name__}")
         if self.relaxation is not None and not isinstance(self.relaxation, Relaxation):
             raise TypeError(f"relaxation must be a Relaxation or None, got {type(self.relaxation).__name__}")
 

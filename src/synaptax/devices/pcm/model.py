@@ -57,10 +57,10 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int8, PRNGKeyArray
 
-from ..._checks import check_less, check_nonnegative, check_positive, is_concrete
+from ..._checks import check_less, check_nonnegative, check_positive
 from ... import _random as fast_random
 from ..core.contract import WORKING, AbstractDevice, AbstractDeviceState, PulseEnergy, hold_stuck
-from ..core.variability import CellSample, StepVariability, step_noise_variance
+from ..core.variability import CellSample, StepVariability, check_step_device, step_noise_variance
 
 #: Smallest normalised target conductance the drift-exponent law takes the log of
 #: (aihwkit's ``_ZERO_CLIP``) [pub].
@@ -291,17 +291,10 @@ class PCMDevice(AbstractDevice):
     pulse_width: float = 50e-9
 
     def __check_init__(self):
-        check_nonnegative("g_min", self.g_min)
-        check_positive("g_max", self.g_max)
-        check_less("g_min", self.g_min, "g_max", self.g_max)
-        check_positive("step", self.step)
-        if is_concrete(self.asymmetry) and not abs(float(self.asymmetry)) < 1.0:
-            raise ValueError(f"asymmetry must satisfy |asymmetry| < 1, got {float(self.asymmetry)!r}")
+        check_step_device(self)
         check_nonnegative("set_energy", self.set_energy)
         check_nonnegative("reset_energy", self.reset_energy)
         check_positive("pulse_width", self.pulse_width)
-        if not isinstance(self.variability, StepVariability):
-            raise TypeError(f"variability must be a StepVariability, got {type(self.variability).__name__}")
         for name, cls in (("programming", PCMProgrammingNoise), ("drift", PCMDrift), ("read_1f", PCMReadNoise)):
             if not isinstance(getattr(self, name), cls):
                 raise TypeError(f"{name} must be a {cls.__name__}, got {type(getattr(self, name)).__name__}")
