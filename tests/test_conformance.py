@@ -212,6 +212,27 @@ def test_checkpoint_round_trip_and_gradient(name, devices, getkey, tmp_path):
     assert np.all(np.isfinite(np.asarray(grad)))
 
 
+@pytest.mark.parametrize("name", [n for n in NAMES if get_preset(n).cellwise_pulses])
+def test_cellwise_pulses_leave_cells_without_pulses_unchanged(name, devices, getkey):
+    """A device that declares ``cellwise_pulses`` (so a crossbar may update only the cells
+    that get pulses, :mod:`synaptax.arrays.sparse`): every field of a cell without pulses is
+    exactly unchanged, and a cell's new state does not depend on the other cells."""
+    device = devices[name]
+    state = device.init(SHAPE, key=getkey(), conductance=_mid(device))
+    counts = jnp.asarray(COUNTS)
+    new = _apply(device, state, counts, getkey())
+    idle = COUNTS == 0
+    for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(new)):
+        if np.shape(a)[:2] == SHAPE:
+            np.testing.assert_array_equal(np.asarray(a)[idle], np.asarray(b)[idle])
+    # a cell's update alone (one-cell state) equals its update in the array, noise aside
+    quiet = eqx.tree_at(lambda d: d.variability, device, type(device.variability)())
+    whole = _apply(quiet, state, counts, getkey())
+    cell = jax.tree.map(lambda a: a[1:2, 3:4] if np.shape(a)[:2] == SHAPE else a, state)
+    alone = _apply(quiet, cell, counts[1:2, 3:4], getkey())
+    _close(_g(quiet, alone), _g(quiet, whole)[1:2, 3:4])
+
+
 def test_every_preset_is_in_the_table():
     # the table reads the registry: every family's presets are there
     families = {type(get_preset(n)).__module__.split(".")[2] for n in NAMES}

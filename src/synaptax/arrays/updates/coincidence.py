@@ -20,6 +20,7 @@ from jaxtyping import Array, ArrayLike, PRNGKeyArray
 from ... import _random as fast_random
 from ..._checks import check_finite, check_int, check_nonnegative
 from ...devices.core.contract import PulseCounts
+from ..sparse import apply_pulses_sparse
 from .base import AbstractUpdateRule, OuterProduct, Written
 
 _HIGHEST = jax.lax.Precision.HIGHEST
@@ -113,7 +114,8 @@ def _coincidence(crossbar, state, x, d, *, learning_rate, key, bit_length, updat
         up, down = _aggregate_counts(trains, lengths, scales, 0 if index is None else index)
         up, down = crossbar.pad(up), crossbar.pad(down)
         # counts are whole numbers of at most batch × longest train coincidences
-        new_state = crossbar.apply_pulses(state, up, down, key=k_dev, max_count=trains.x.shape[0] * lengths[-1])
+        new_state = apply_pulses_sparse(crossbar, state, up, down, key=k_dev,
+                                        max_count=trains.x.shape[0] * lengths[-1])
     else:
         runs = [_sequential(crossbar, trains, n, c, k_dev) for n, c in zip(lengths, scales)]
         new_state, up, down = runs[0](state) if index is None else jax.lax.switch(index, runs, state)

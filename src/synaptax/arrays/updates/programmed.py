@@ -17,6 +17,7 @@ from jaxtyping import Array, ArrayLike, PRNGKeyArray
 from ... import _random as fast_random
 from ..._checks import check_finite, check_int
 from ...devices.core.contract import PulseCounts
+from ..sparse import apply_pulses_sparse
 from .base import AbstractUpdateRule, WeightChange, Written
 
 
@@ -64,7 +65,7 @@ def _programmed(crossbar, state, delta_w, *, key, stochastic_rounding=True, max_
         n = jnp.clip(n, -max_pulses, max_pulses)
     n = crossbar.pad(n)
     up, down = jnp.maximum(n, 0), jnp.maximum(-n, 0)
-    return crossbar.apply_pulses(state, up, down, key=k_dev, max_count=max_pulses), up, down
+    return apply_pulses_sparse(crossbar, state, up, down, key=k_dev, max_count=max_pulses), up, down
 
 
 class ProgrammedPulses(AbstractUpdateRule):

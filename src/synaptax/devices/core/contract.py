@@ -31,7 +31,7 @@ override (it is not final): the default says "no programming noise known".
 
 
 import abc
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import equinox as eqx
 from equinox import AbstractVar
@@ -157,6 +157,12 @@ class AbstractDevice(eqx.Module):
     """
 
     variability: AbstractVar[Variability]
+    #: True when :meth:`apply_pulses` acts cell by cell — a cell's new state depends only on
+    #: its own state and counts, and a cell without pulses keeps its state exactly — so a
+    #: crossbar may apply a step's pulses to the cells that get any and leave the rest
+    #: (:mod:`synaptax.arrays.sparse`).  Checked for every preset that sets it by
+    #: ``tests/test_conformance.py``.
+    cellwise_pulses: ClassVar[bool] = False
 
     def __getattribute__(self, name: str):
         # every method as a bound method whose help() shows its signature and docstring

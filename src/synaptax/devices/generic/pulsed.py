@@ -82,6 +82,7 @@ class AbstractPulsedDevice(AbstractDevice):
     pulse_voltage: float = 1.0
     pulse_width: float = 1e-9
     relaxation: Relaxation | None = None
+    cellwise_pulses = True  # each cell's law, noise and bounds are its own (a ClassVar of the contract)
 
     def __check_init__(self):
         check_step_device(self)
