@@ -153,6 +153,10 @@ def _add_train(sub):
                    help="hwa: relative weight noise injected in training (default: 0.04)")
     p.add_argument("--converters-in-loop", action="store_true",
                    help="hwa: quantise each layer's inputs and outputs to --dac-bits / --adc-bits in training")
+    p.add_argument("--mesh", default=None, metavar="data=N,tiles=M|auto",
+                   help="train on several devices: each batch split over 'data', each crossbar's columns over "
+                        "'tiles' (e.g. data=4,tiles=2; auto: all devices on data); on a CPU the devices come from "
+                        "JAX_NUM_CPU_DEVICES=N or SYNAPTAX_HOST_DEVICES=N (default: one device)")
     p.add_argument("--run-dir", default=None,
                    help="run folder (default: runs/<device>-<algorithm>-seed<seed>-<hash of the settings>)")
     p.add_argument("--resume", action="store_true", help="continue the run in the run folder from its last checkpoint")
@@ -245,7 +249,7 @@ def _cmd_train(args) -> int:
         columns_per_transfer=args.columns_per_transfer, buffer_threshold=args.buffer_threshold,
         chopper_probability=args.chopper_probability, momentum=args.momentum,
         transfer_bit_length=args.transfer_bit_length, zero_shift_pulses=args.zero_shift_pulses,
-        fast_device=args.fast_device)
+        fast_device=args.fast_device, mesh=args.mesh)
     if args.config:
         import dataclasses
 
@@ -712,7 +716,7 @@ def main(argv: list[str] | None = None) -> int:
     from ._xla import apply_cpu_workaround, apply_host_devices
 
     apply_cpu_workaround()
-    if args.command == "sweep" and not args.example:
+    if (args.command == "sweep" and not args.example) or (args.command == "train" and args.mesh):
         apply_host_devices()  # a study spreads its batched configurations over the cores
     from .training.datasets import DatasetError
     from .studies.engine import StudyRunError

@@ -135,6 +135,10 @@ class TrainConfig:
             not finite, when an epoch's mean loss exceeds ``divergence_factor`` times the
             loss at the start (the first step's, before any update), or when
             ``divergence_patience`` consecutive steps do.
+        mesh: train on several devices (:mod:`synaptax.sharding`): ``"data=4,tiles=2"``,
+            ``"data=8"``, ``"tiles=2"`` or ``"auto"`` (every device on ``data``); None: one
+            device.  Where a run trains does not change it: not part of the run name, and a
+            run may resume on another mesh.
     """
 
     device: str = "ideal"
@@ -183,6 +187,7 @@ class TrainConfig:
     converters_in_loop: bool = False
     divergence_factor: float = 10.0
     divergence_patience: int = 20
+    mesh: str | None = None
 
     #: Names accepted for fields (``--lr`` on the command line, ``lr`` in a config file).
     ALIASES = {"lr": "learning_rate"}
@@ -230,6 +235,13 @@ class TrainConfig:
             raise TrainingError(f"divergence_factor must be finite and > 1, got {self.divergence_factor}")
         if self.divergence_patience < 1:
             raise TrainingError(f"divergence_patience must be >= 1, got {self.divergence_patience}")
+        if self.mesh is not None:
+            from ..sharding import parse_mesh
+
+            try:
+                parse_mesh(self.mesh)  # its syntax; train() checks the devices
+            except ValueError as err:
+                raise TrainingError(str(err)) from None
         if self.rest_time < 0:
             raise TrainingError(f"rest_time must be >= 0 s, got {self.rest_time}")
         if self.algorithm != "hwa" and (self.weight_noise is not None or self.converters_in_loop):
@@ -387,6 +399,7 @@ class TrainConfig:
         if not d["converters_in_loop"]:
             d.pop("converters_in_loop")
         d.pop("verify_data")  # checking the data does not change the run
+        d.pop("mesh")  # nor where it trains
         d.update(self.device_files())  # a device file's content, not only its path
         digest = hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:8]
         return f"{_device_label(self)}-{self.algorithm}-seed{self.seed}-{digest}"
@@ -771,7 +784,7 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, *, resume: boo
     ck = None
     if resume:
         ts, meta, ck = load_latest_checkpoint(run_dir, ts, log=log)
-        same = {k: v for k, v in config_dict.items() if k not in ("epochs", "verify_data")}
+        same = {k: v for k, v in config_dict.items() if k not in ("epochs", "verify_data", "mesh")}
         saved = meta.get("config") or {}
         # options added after a checkpoint was written count as their defaults
         defaults = TrainConfig().as_dict()
@@ -786,6 +799,15 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, *, resume: boo
                                 f"{config.epochs}")
         log(f"resuming {run_dir} after epoch {start_epoch} ({ck.name})")
 
+    if config.mesh is not None:  # crossbar cells split over "tiles", the rest replicated
+        from ..sharding import describe_mesh, mesh_from_text, shard_train_state
+
+        try:
+            mesh = mesh_from_text(config.mesh)
+        except ValueError as err:  # too few devices
+            raise TrainingError(str(err)) from None
+        ts = shard_train_state(ts, mesh)
+        log(f"training on a mesh {describe_mesh(mesh)}")
     created = not run_dir.exists()
     wrote_checkpoint = False
     try:
@@ -936,6 +958,12 @@ def _epochs(config, config_dict, alg, ts, train_data, test_data, keys, run_dir, 
             steps_per_epoch, wall_before, reference_loss, newest, progress, log) -> dict:
     t0 = time.perf_counter()
     images, labels = jnp.asarray(train_data.images), jnp.asarray(train_data.labels)
+    mesh = None
+    if config.mesh is not None:  # the data on every device; each step's batch split over "data"
+        from .. import sharding
+
+        mesh = sharding.mesh_from_text(config.mesh)
+        images, labels = sharding.replicate((images, labels), mesh)
     n_used = steps_per_epoch * config.batch_size
     compiled = False
     stopped = None  # newest: the checkpoint the run resumed from, then the last one written
@@ -943,6 +971,8 @@ def _epochs(config, config_dict, alg, ts, train_data, test_data, keys, run_dir, 
     for epoch in range(start_epoch, config.epochs):
         order = _shuffled(len(train_data.labels), jax.random.fold_in(keys.shuffle, epoch))
         batches = order[:n_used].reshape(steps_per_epoch, config.batch_size)
+        if mesh is not None:
+            batches = sharding.shard_batch(batches, mesh, axis=1)
         sums = np.zeros(7)
         b = 0
         watch.new_epoch()
