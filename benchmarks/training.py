@@ -1,35 +1,50 @@
-"""Time per epoch of an analog MLP, the setting of aihwkit's figure in shared/docs/peers.md.
+"""Time per epoch of an analog MLP against aihwkit's, side by side on one pinned core.
 
-784-256-128-10 analog MLP, 10,000 samples, batch 64, soft-bounds device (``reram-sb``),
-stochastic pulse update (bit length 31, update and bit-length management), 7-bit DAC /
-9-bit ADC.  The 10,000 samples are the bundled test set used as training data (timing
-only: the bundled training subset has 5,000 images).  aihwkit 1.1.0 measured 1.12 s for
-the same epoch on this kind of CPU with one thread (peers.md).
+784-256-128-10 analog MLP (sigmoid), 10,000 samples, batch 64, soft-bounds device
+(``reram-sb``), stochastic pulse update (bit length 31, update and bit-length management),
+7-bit DAC / 9-bit ADC, analog SGD at learning rate 0.1.  The 10,000 samples are the bundled
+test set used as training data (timing only: the bundled training subset has 5,000 images).
 
 Three configurations are timed (``--configs`` chooses):
 
 ``aihwkit``
-    What aihwkit simulates in that epoch, the comparison the goal is about: one pulsed
-    device per weight (aihwkit's ``SingleRPUConfig``; here the ``reference`` mapping),
-    no per-cell read noise (aihwkit's ``IOParameters.w_noise = 0``, "no read noise by
-    default" in its presets) and Gaussian output noise at the ADC instead (aihwkit's
-    ``out_noise = 0.06`` at ``out_bound = 12``: 0.5 % of full scale).
+    What aihwkit simulates in that epoch, the like-for-like comparison: one pulsed device
+    per weight (aihwkit's ``SingleRPUConfig``; here the ``reference`` mapping), no per-cell
+    read noise (aihwkit's ``IOParameters.w_noise = 0``, "no read noise by default" in its
+    presets) and Gaussian output noise at the ADC instead (aihwkit's ``out_noise = 0.06`` at
+    ``out_bound = 12``: 0.5 % of full scale).
 ``reference``
     ``reram-sb`` as shipped (exact per-cell read noise of 1 %: one more matrix product
     per MVM), one device per weight.
 ``differential``
-    ``reram-sb`` as shipped on a differential pair (two pulsed devices per weight, the
-    default of ``synaptax train``): twice the devices to update.
+    ``reram-sb`` as shipped on a differential pair (two pulsed devices per weight), the
+    default of ``synaptax train``.
+
+Protocol of the side-by-side run (``--aihwkit-python PATH --core N``): this process pins
+itself to core ``N`` (``os.sched_setaffinity``) before JAX starts, so both simulators run on
+that one core with one thread (XLA single-threaded; ``OMP_NUM_THREADS=1`` and
+``torch.set_num_threads(1)`` for aihwkit) and neither borrows the other core.  aihwkit 1.1.0
+runs in its own environment (``PATH`` is that environment's python; ``pip install
+aihwkit==1.1.0 torch==2.10.0``) through ``benchmarks/aihwkit_epoch.py``, on the same images,
+labels and batch order (written to a temporary ``.npz``), with ``reram-sb`` translated into
+its units (:mod:`aihwkit_compare`), first, then every synaptax configuration; each side's
+best epoch of ``--epochs`` is compared (wall time; CPU time is reported too).  Without
+``--aihwkit-python`` no ratio is printed.
+
+Modelling differences that remain between the two sides: synaptax aggregates a batch's
+coincidences into one update per cell (``batch_mode="aggregate"``), evaluated only on the
+chunks of cells that get pulses when they are few (:mod:`synaptax.arrays.sparse`), where
+aihwkit applies the pulses sample by sample; aihwkit re-runs saturated MVMs only with bound
+management, which is off on both sides here; synaptax also accounts every read's and
+write's energy in the step (aihwkit has no energy).
 
 The epoch runs as the training loop runs it (``synaptax.training.loop.run_steps``: compiled
-scans over chunks of the epoch).  Besides wall time, the CPU time of this process per epoch
-is reported: with one XLA thread it is what the epoch costs, and it is less sensitive than
-wall time to other processes sharing the cores.  ``--breakdown`` adds a table of the phases
-of one step, each jitted alone at the benchmark's shapes (best of several runs; the sum
-differs from a step inside the scan, where XLA fuses across phases).
+scans over chunks of the epoch).  ``--breakdown`` adds a table of the phases of one step,
+each jitted alone at the benchmark's shapes (best of several runs; the sum differs from a
+step inside the scan, where XLA fuses across phases).
 
 Usage: python benchmarks/training.py [--epochs 3] [--configs aihwkit,reference,differential]
-       [--breakdown] [--json PATH]
+       [--aihwkit-python /work/aihwkit-venv/bin/python] [--core 1] [--breakdown] [--json PATH]
 """
 from __future__ import annotations
 
@@ -47,14 +62,13 @@ import numpy as np  # noqa: E402
 import equinox as eqx  # noqa: E402
 
 from synaptax.arrays import Crossbar  # noqa: E402
+from synaptax.arrays.sparse import apply_pulses_sparse  # noqa: E402
 from synaptax.circuits import ADC  # noqa: E402
 from synaptax.devices import get_preset  # noqa: E402
 from synaptax.training.algorithms import Algorithm, build_optimizer  # noqa: E402
 from synaptax.training.datasets import load_mnist  # noqa: E402
 from synaptax.training.loop import chunk_lengths, run_steps  # noqa: E402
 from synaptax.training.network import AnalogMLP  # noqa: E402
-
-AIHWKIT_EPOCH_S = 1.12
 
 
 CONFIGS = ("aihwkit", "reference", "differential")
@@ -74,42 +88,86 @@ def crossbars(config: str, device_name: str, sizes):
     return [Crossbar(device, a, b, **kw) for a, b in zip(sizes[:-1], sizes[1:])]
 
 
+def run_aihwkit(python: str, images, labels, orders, epochs: int) -> dict:
+    """aihwkit's epochs in its own environment (``benchmarks/aihwkit_epoch.py``), on this
+    process's core; its JSON result."""
+    import subprocess
+    import tempfile
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    with tempfile.TemporaryDirectory() as tmp:
+        data = os.path.join(tmp, "data.npz")
+        np.savez(data, images=np.asarray(images, np.float32), labels=np.asarray(labels), order=orders)
+        env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        done = subprocess.run([python, os.path.join(here, "aihwkit_epoch.py"), "--data", data,
+                               "--epochs", str(epochs)], capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        raise SystemExit(f"aihwkit run failed ({python}): {done.stderr.strip().splitlines()[-1:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--device", default="reram-sb")
     ap.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated, of: " + ", ".join(CONFIGS))
+    ap.add_argument("--aihwkit-python", default=None,
+                    help="python of an environment with aihwkit 1.1.0: time its epoch side by side")
+    ap.add_argument("--core", type=int, default=None, help="pin this process (and aihwkit's) to this CPU core")
     ap.add_argument("--breakdown", action="store_true", help="time the phases of one step (first configuration)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
+    if args.core is not None:
+        os.sched_setaffinity(0, {args.core})
     configs = [c for c in args.configs.split(",") if c]
     data = load_mnist(split="test")
     images = jnp.asarray(data.images)
     labels = jnp.asarray(data.labels)
     results = {}
-    print("| configuration | backend | epoch (best) | epoch (median) | per step | CPU time per epoch | compile | vs aihwkit 1.12 s |")
+    aihwkit = None
+    if args.aihwkit_python:
+        steps = len(labels) // 64
+        orders = np.stack([np.asarray(epoch_order(jax.random.key(0), e, len(labels), steps, 64)).ravel()
+                           for e in range(args.epochs)])
+        aihwkit = run_aihwkit(args.aihwkit_python, data.images, data.labels, orders, args.epochs)
+        aihwkit["best_epoch_s"] = min(aihwkit["epoch_wall_s"])
+        aihwkit["best_epoch_cpu_s"] = min(aihwkit["epoch_cpu_s"])
+        print(f"aihwkit {aihwkit['aihwkit']} (torch {aihwkit['torch']}, {aihwkit['threads']} thread, cores "
+              f"{aihwkit['affinity']}): best epoch {aihwkit['best_epoch_s']:.3f} s wall, "
+              f"{aihwkit['best_epoch_cpu_s']:.3f} s CPU; epochs {[round(t, 3) for t in aihwkit['epoch_wall_s']]}",
+              flush=True)
+    ref = None if aihwkit is None else aihwkit["best_epoch_s"]
+    print("| configuration | backend | epoch (best) | epoch (median) | per step | CPU time per epoch | compile | "
+          "aihwkit / synaptax |")
     print("|---|---|---|---|---|---|---|---|")
     for i, config in enumerate(configs):
         r, alg, ts, key = time_epochs(config, args, images, labels)
+        r["speedup_vs_aihwkit"] = None if ref is None else ref / r["best_epoch_s"]
         results[config] = r
+        ratio = "not measured" if ref is None else f"{r['speedup_vs_aihwkit']:.2f}x"
         print(f"| {config} | {r['backend']} | {r['best_epoch_s']:.3f} s | {r['median_epoch_s']:.3f} s | "
-              f"{r['step_ms']:.2f} ms | {r['best_epoch_cpu_s']:.3f} s | {r['compile_s']:.1f} s | "
-              f"{r['speedup_vs_aihwkit']:.2f}x |", flush=True)
+              f"{r['step_ms']:.2f} ms | {r['best_epoch_cpu_s']:.3f} s | {r['compile_s']:.1f} s | {ratio} |", flush=True)
         if i == 0:
             first = (alg, ts, key)
-    print(f"\nload average {os.getloadavg()[0]:.2f}")
+    print(f"\nload average {os.getloadavg()[0]:.2f}; affinity {sorted(os.sched_getaffinity(0))}")
     if args.breakdown:
         alg, ts, key = first
         results[configs[0]]["breakdown_ms"] = breakdown(alg, ts, images[:64], labels[:64], key)
     head = results[configs[0]]
     result = {"backend": head["backend"], "device_name": head["device_name"], "preset": args.device,
               "network": "784-256-128-10", "samples": head["samples"], "batch": head["batch"],
-              "aihwkit_epoch_s": AIHWKIT_EPOCH_S, "compared_configuration": configs[0],
-              "best_epoch_s": head["best_epoch_s"], "speedup_vs_aihwkit": head["speedup_vs_aihwkit"],
-              "configurations": results}
+              "protocol": ("side by side, one pinned core (--core), aihwkit first" if aihwkit else "synaptax only"),
+              "core": args.core, "load_average": os.getloadavg(), "aihwkit": aihwkit,
+              "configurations": results, "date": time.strftime("%Y-%m-%d")}
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(result, fh, indent=2)
+
+
+def epoch_order(key, epoch, n, steps, batch):
+    """The sample indices of an epoch's steps, ``(steps, batch)``: the order both sides use."""
+    order = np.asarray(jax.random.permutation(jax.random.fold_in(key, epoch), n))
+    return order[:steps * batch].reshape(steps, batch)
 
 
 def time_epochs(config, args, images, labels):
@@ -127,8 +185,7 @@ def time_epochs(config, args, images, labels):
     lengths = chunk_lengths(steps)
 
     def epoch_batches(epoch):
-        order = np.asarray(jax.random.permutation(jax.random.fold_in(key, epoch), len(labels)))
-        return order[:steps * batch].reshape(steps, batch)
+        return epoch_order(key, epoch, len(labels), steps, batch)
 
     t0 = time.perf_counter()
     warm = epoch_batches(10_000)
@@ -158,8 +215,7 @@ def time_epochs(config, args, images, labels):
               "samples": steps * batch, "batch": batch,
               "epoch_times_s": times, "best_epoch_s": best, "median_epoch_s": float(np.median(times)),
               "epoch_cpu_times_s": cpu_times, "best_epoch_cpu_s": min(cpu_times),
-              "compile_s": compile_s, "step_ms": 1e3 * best / steps,
-              "speedup_vs_aihwkit": AIHWKIT_EPOCH_S / best}
+              "compile_s": compile_s, "step_ms": 1e3 * best / steps}
     return result, alg, ts, key
 
 
@@ -185,14 +241,14 @@ def breakdown(alg, ts, x, y, key):
     k_fwd, k_upd = jax.random.split(key)
 
     def grads(ts, x, y):
-        probes = tuple(jnp.zeros((x.shape[0], c.out_features), x.dtype) for c in xbars)
+        probes = alg.model.probes(x.shape)
 
         def loss_fn(b, p):
-            logits, inputs = alg._with_params(b)(ts.states, x, key=k_fwd, probes=p)
-            return cross_entropy(logits, y), inputs
+            logits, traces = alg._with_params(b)(ts.states, x, key=k_fwd, probes=p)
+            return cross_entropy(logits, y), tuple(t.inputs for t in traces)
 
         (_, inputs), (_, g) = jax.value_and_grad(loss_fn, argnums=(0, 1), has_aux=True)(ts.params, probes)
-        return inputs, g
+        return inputs, tuple(p.output.reshape(-1, c.out_features) for p, c in zip(g, xbars))
 
     inputs, g = jax.jit(grads)(ts, x, y)
     rows = {}
@@ -220,7 +276,7 @@ def breakdown(alg, ts, x, y, key):
         pulses = counts(s, h, e, k_upd)
         up, down = c.pad(pulses.up[0]), c.pad(pulses.down[0])
         def apply(s, u, d, k, c=c):
-            new = c.apply_pulses(s, u, d, key=k)
+            new = apply_pulses_sparse(c, s, u, d, key=k, max_count=64 * alg.bit_length)
             return [c.device.conductance(a) for a in (new.plus, new.minus) if a is not None]
 
         apply = jax.jit(apply)
