@@ -209,7 +209,7 @@ def time_epochs(config, args, images, labels):
     compile_s = warm_s - sum(set(lengths)) * min(times) / steps
     best = min(times)
     result = {"backend": jax.default_backend(), "device_name": str(jax.devices()[0]),
-              "mapping": model.crossbars[0].mapping,
+              "mapping": model.crossbars[0].mapping.name,
               "read_noise": float(model.crossbars[0].device.variability.read_noise),
               "adc_noise": float(model.crossbars[0].adc.noise),
               "samples": steps * batch, "batch": batch,
