@@ -203,7 +203,7 @@ GOOD_LABELS = _idx(0x08, (4,), bytes([0, 1, 2, 1]))
         (GOOD_IMAGES[:-1], GOOD_LABELS, "images-x: truncated data"),
         (GOOD_IMAGES + b"\x00", GOOD_LABELS, "images-x: 1 unexpected trailing bytes"),
         (_gz_bad_crc(GOOD_IMAGES), GOOD_LABELS, "images-x: corrupt or truncated gzip data"),
-        (gzip.compress(GOOD_IMAGES)[:-6], GOOD_LABELS, "images-x: corrupt or truncated gzip data"),
+        (gzip.compress(GOOD_IMAGES, mtime=0)[:-6], GOOD_LABELS, "images-x: corrupt or truncated gzip data"),
         (GOOD_IMAGES, _idx(0x0D, (4,), np.zeros(4, ">f4").tobytes()), "labels-x: labels must be integers"),
         (GOOD_IMAGES, _idx(0x09, (4,), bytes([0, 1, 255, 1])), "labels-x: labels must be >= 0, found -1"),
         (_idx(0x0D, (4, 2), np.array([0, 1, np.nan, 0, 0, 0, 0, 0], ">f4").tobytes()), GOOD_LABELS,
