@@ -83,6 +83,32 @@ def test_gradient_through_ir_drop_forward_matches_finite_differences(getkey):
     np.testing.assert_allclose(grad[1, 5], fd, rtol=1e-5)
 
 
+@pytest.mark.parametrize("mapping", ["differential", "reference"])
+def test_large_batches_read_through_the_transfer_matrices(getkey, mapping):
+    """A batch of at least TRANSFER_MIN_RATIO · min(tile rows, cols) vectors takes its
+    outputs from the tiles' transfer matrices: the same outputs (to the solver's
+    tolerance) and the same energy as the solve of every vector (batches read below the
+    threshold), forward and transposed, also under jit where only the outputs are used."""
+    from synaptax.arrays.tile import TRANSFER_MIN_RATIO
+
+    _, wired, state, _, _ = _setup(getkey, mapping, r_row=300.0, r_col=300.0)
+    tr, tc = wired.tile.tile_shape
+    n = TRANSFER_MIN_RATIO * min(tr, tc)
+    x = jax.random.normal(getkey(), (n, 70))
+    d = jax.random.normal(getkey(), (n, 30))
+    for v, transposed in ((x, False), (d, True)):
+        read_big = wired.read(state, batch=n)
+        read_small = wired.read(state, batch=n // 4)
+        mvm = wired.backward_read if transposed else wired.forward_read
+        y_big, e_big = mvm(read_big, v)
+        parts = [mvm(read_small, v[k:k + n // 4]) for k in range(0, n, n // 4)]
+        y_small = jnp.concatenate([p[0] for p in parts])
+        np.testing.assert_allclose(y_big, y_small, rtol=1e-8, atol=1e-8 * float(jnp.max(jnp.abs(y_small))))
+        np.testing.assert_allclose(float(e_big.total), float(sum(p[1].total for p in parts)), rtol=1e-10)
+        only_y = jax.jit(lambda s, v, mvm=mvm: mvm(wired.read(s, batch=n), v)[0])(state, v)
+        np.testing.assert_allclose(only_y, y_big, rtol=1e-10, atol=1e-12)
+
+
 def _jitted_calls(jaxpr, counts=None):
     """Names of the jitted functions called in a (closed) jaxpr, with multiplicity,
     recursively through sub-jaxprs (scan, cond, custom_vjp, vmap'd pjit...)."""
@@ -131,9 +157,10 @@ def test_one_preparation_per_array_serves_forward_power_and_gradient(monkeypatch
     y = jnp.arange(3)
     step = lambda t, k: alg.step(t, x, y, key=k)  # noqa: E731
     calls = _jitted_calls(jax.make_jaxpr(step)(ts, jax.random.key(2)).jaxpr)
-    # two arrays (G⁺, G⁻) per layer, two layers: four preparations, where a solve per forward
-    # read, its power, the backward read and its power would factorise 2·2·4 = 16 times
-    assert calls["_prepare_core"] == 4, calls
+    # one preparation per layer, of both arrays (G⁺, G⁻) and every tile at once (vmapped),
+    # where a solve per forward read, its power, the backward read and its power would
+    # factorise 2·2·4 = 16 times
+    assert calls["_prepare_core"] == 2, calls
     assert calls["_solve_core"] == 0, calls
     # and the factorisation is traced only inside them (one shape per layer's tiles)
     assert sorted(traced) == [(11, 5), (12, 6)]

@@ -22,6 +22,7 @@ from synaptax.circuits.irdrop import (
     solve_crossbar,
     solve_prepared,
     solve_transposed,
+    transfer_matrix,
 )
 
 G_ON = 1e-3  # S: r·G is large with r of a few Ω on small arrays
@@ -202,6 +203,100 @@ def test_vmap_over_a_stack_of_arrays_equals_loop():
         np.testing.assert_allclose(np.asarray(fwd.power.wire[k]), np.asarray(loop_f.power.wire), rtol=1e-10)
         np.testing.assert_allclose(np.asarray(tr.row_currents[k]), np.asarray(loop_t.row_currents), rtol=1e-10)
         np.testing.assert_allclose(np.asarray(tr.power.source[k]), np.asarray(loop_t.power.source), rtol=1e-10)
+
+
+@pytest.mark.parametrize("nvec", [1, 3, 20])
+def test_a_stack_of_prepared_arrays_is_solved_in_one_solve(nvec):
+    """solve_prepared / solve_transposed on a stack of prepared arrays (jax.vmap of
+    prepare_crossbar, leaves with leading axes (2, 3)) solve all of them in one loop
+    (the stacked layout) and agree with the same solves under vmap; 20 vectors take the
+    CPU's in-place layout. jit works; a drive without the stack's axes is refused."""
+    rng = np.random.default_rng(12)
+    gs = rng.uniform(0.5, 1.0, (2, 3, 9, 7)) * G_ON
+    vs = rng.uniform(-1, 1, (2, 3, nvec, 9))
+    ds = rng.uniform(-1, 1, (2, 3, nvec, 7))
+
+    def prepare(g):
+        return prepare_crossbar(g, r_row=1.0, r_col=2.0, batch=nvec)
+
+    stacked = jax.vmap(jax.vmap(prepare))(gs)
+    fwd, tr = solve_prepared(stacked, vs), solve_transposed(stacked, ds)
+    ref_f = jax.vmap(jax.vmap(solve_prepared))(stacked, vs)
+    ref_t = jax.vmap(jax.vmap(solve_transposed))(stacked, ds)
+    assert fwd.column_currents.shape == (2, 3, nvec, 7) and fwd.iterations.shape == (2, 3, nvec)
+    assert tr.row_currents.shape == (2, 3, nvec, 9) and tr.power.source.shape == (2, 3, nvec)
+    for got, ref, name in ((fwd, ref_f, "column_currents"), (tr, ref_t, "row_currents")):
+        assert rel_err(getattr(got, name), getattr(ref, name)) <= 1e-10
+        assert_power_close(got.power, ref.power, rtol=1e-10)
+        np.testing.assert_array_equal(np.asarray(got.iterations), np.asarray(ref.iterations))
+        assert np.all(np.asarray(got.converged)) and np.all(np.asarray(got.residual) <= 1e-10)
+    jitted = jax.jit(lambda p, v: solve_prepared(p, v).column_currents)(stacked, vs)
+    np.testing.assert_allclose(np.asarray(jitted), np.asarray(fwd.column_currents), rtol=1e-12)
+    with pytest.raises(ValueError, match="stack"):
+        solve_prepared(stacked, vs[0])
+    # zero wire resistance: the exact products, stacked too
+    ideal = jax.vmap(jax.vmap(lambda g: prepare_crossbar(g, r_row=0.0, r_col=0.0, batch=nvec)))(gs)
+    np.testing.assert_allclose(np.asarray(solve_prepared(ideal, vs).column_currents),
+                               np.einsum("abki,abio->abko", vs, gs), rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(solve_transposed(ideal, ds).power.source),
+                               np.einsum("abko,abio->abk", ds**2, gs), rtol=1e-12)
+
+
+def test_many_vectors_are_solved_in_chunks_with_the_same_answer(monkeypatch):
+    """A read of more than _MAX_CHUNK vectors is solved in chunks (lax.map), padded with
+    zero vectors: the same answers, iterations and statuses as in one piece, zero
+    vectors included (0 iterations), for one array and for a stack."""
+    from synaptax.circuits.irdrop import prepared as prepared_module
+
+    g, v, d = random_problem(9, 7, 150, seed=13)
+    v[3] = 0.0
+    one = prepare_crossbar(g, r_row=1.0, r_col=2.0, batch=150)
+    stack = jax.vmap(lambda g: prepare_crossbar(g, r_row=1.0, r_col=2.0, batch=150))(np.stack([g, 2 * g]))
+    chunked = (solve_prepared(one, v), solve_transposed(one, d), solve_prepared(stack, np.stack([v, v])))
+    monkeypatch.setattr(prepared_module, "_MAX_CHUNK", 10**6)
+    whole = (solve_prepared(one, v), solve_transposed(one, d), solve_prepared(stack, np.stack([v, v])))
+    for a, b in zip(chunked, whole):
+        out = "row_currents" if hasattr(a, "row_currents") else "column_currents"
+        assert rel_err(getattr(a, out), getattr(b, out)) <= 1e-12
+        assert_power_close(a.power, b.power, rtol=1e-12)
+        np.testing.assert_array_equal(np.asarray(a.iterations), np.asarray(b.iterations))
+        np.testing.assert_array_equal(np.asarray(a.status), np.asarray(b.status))
+    assert int(chunked[0].iterations[3]) == 0 and bool(chunked[0].converged[3])
+
+
+# ----------------------------------------------------------------------------------
+# Transfer matrix
+# ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("shape, batch", [((9, 7), 2), ((7, 9), 2), ((9, 7), 1), ((30, 20), 40), ((20, 30), 40),
+                                          ((40, 3), 16)])
+def test_transfer_matrix_reads_any_drive(shape, batch):
+    """T from unit drives on the shorter side (transposed reads when cols ≤ rows):
+    v @ T is the forward read and d @ T.T the transposed one, for any prepared layout
+    (one vector, a few, the in-place layout of 16 or more)."""
+    rows, cols = shape
+    g, v, d = random_problem(rows, cols, 5, seed=14)
+    for r_row, r_col in RESISTANCES:
+        prep = prepare_crossbar(g, r_row=r_row, r_col=r_col, batch=batch)
+        t = transfer_matrix(prep)
+        assert t.shape == shape
+        ref_f = np.stack([solve_prepared(prepare_crossbar(g, r_row=r_row, r_col=r_col), x).column_currents
+                          for x in v])
+        ref_t = np.stack([solve_transposed(prepare_crossbar(g, r_row=r_row, r_col=r_col), x).row_currents
+                          for x in d])
+        assert rel_err(v @ np.asarray(t), ref_f) <= 1e-9, (r_row, r_col)
+        assert rel_err(d @ np.asarray(t).T, ref_t) <= 1e-9, (r_row, r_col)
+    ideal = prepare_crossbar(g, r_row=0.0, r_col=0.0, batch=batch)
+    np.testing.assert_array_equal(np.asarray(transfer_matrix(ideal)), g)
+
+
+def test_transfer_matrix_of_a_stack_under_jit():
+    rng = np.random.default_rng(15)
+    gs = rng.uniform(0.5, 1.0, (2, 2, 12, 5)) * G_ON
+    stack = jax.vmap(jax.vmap(lambda g: prepare_crossbar(g, r_row=3.0, r_col=1.0, batch=20)))(gs)
+    t = jax.jit(transfer_matrix)(stack)
+    assert t.shape == (2, 2, 12, 5)
+    v = rng.uniform(-1, 1, (2, 2, 20, 12))
+    assert rel_err(np.einsum("abki,abio->abko", v, np.asarray(t)), solve_prepared(stack, v).column_currents) <= 1e-9
 
 
 # ----------------------------------------------------------------------------------

@@ -15,7 +15,11 @@ physical tile is *prepared* (factorised) once, see
 :func:`synaptax.circuits.irdrop.prepare_crossbar` — and serves any number of MVMs: the
 forward read ``y = W x`` (:meth:`Tile.mvm`), its energy, and the transposed read
 ``Wᵀ d`` of the backward pass (the same prepared network read the other way; by
-reciprocity exactly its transpose).
+reciprocity exactly its transpose).  Every tile of both arrays is prepared and solved
+together (one stacked solve); a batch of at least ``TRANSFER_MIN_RATIO · min(tile rows,
+tile cols)`` vectors (the test images) takes its outputs from the tiles' transfer
+matrices, the energy still from the solve of every vector
+(``Tile._ir_drop_currents``).
 
 Forward MVM: per sample, inputs are scaled by their largest magnitude
 (``input_scaling="abs_max"``, aihwkit's noise management) into [−1, 1], quantised by the
@@ -84,8 +88,10 @@ class TileRead(eqx.Module):
             cross-point, padded shape, or None (no read noise, or IR drop).
         row_load, col_load: ``Σ_j (G_a + G_b)`` per row ``(in_features,)`` and ``Σ_i`` per
             column ``(out_features,)`` [S] (energy with ideal wires).
-        prepared: IR drop: the prepared networks ``(of G_a, of G_b)``, each stacked over the
-            tile grid ``(n_row_tiles, n_col_tiles)``; None with ideal wires.
+        prepared: IR drop: the prepared networks of ``G_a`` and ``G_b`` on every tile, one
+            :class:`~synaptax.circuits.irdrop.PreparedCrossbar` stacked over ``(2,
+            n_row_tiles, n_col_tiles)`` (index 0: ``G_a``), read by one solve of all of
+            them; None with ideal wires.
     """
 
     delta_g: Array | None
@@ -93,6 +99,13 @@ class TileRead(eqx.Module):
     row_load: Array | None
     col_load: Array | None
     prepared: tuple | None
+
+
+#: With IR drop, an MVM of at least this many times ``min(tile rows, tile cols)`` input
+#: vectors takes its output currents from the tiles' transfer matrices (see
+#: ``Tile._ir_drop_currents``).  Where the energy is used too, the transfer matrices
+#: cost at most ``1/TRANSFER_MIN_RATIO`` of the per-vector solves on top of them.
+TRANSFER_MIN_RATIO = 4
 
 
 def vector_count(x) -> int:
@@ -256,13 +269,9 @@ class Tile(eqx.Module):
         from ..circuits.irdrop import prepare_crossbar
 
         (nr, nc), (tr, tc) = self.tile_grid, self.tile_shape
-
-        def prepare(g):
-            g4 = g.reshape(nr, tr, nc, tc).transpose(0, 2, 1, 3)  # (nr, nc, tr, tc)
-            one = lambda gt: prepare_crossbar(gt, r_row=self.r_row, r_col=self.r_col, batch=batch)  # noqa: E731
-            return jax.vmap(jax.vmap(one))(g4)
-
-        return TileRead(None, None, None, None, (prepare(g_a), prepare(g_b)))
+        g = jnp.stack([g_a, g_b]).reshape(2, nr, tr, nc, tc).transpose(0, 1, 3, 2, 4)  # (2, nr, nc, tr, tc)
+        one = lambda gt: prepare_crossbar(gt, r_row=self.r_row, r_col=self.r_col, batch=batch)  # noqa: E731
+        return TileRead(None, None, None, None, jax.vmap(jax.vmap(jax.vmap(one)))(g))
 
     def encode(self, x: Array, n: int, name: str) -> tuple[Array, Array]:
         """Line voltages [V] ``(..., n)`` of inputs ``x`` (scaled per sample, quantised by
@@ -294,36 +303,42 @@ class Tile(eqx.Module):
                    for c in range(nc)]
         return jnp.stack(out, axis=-2)
 
-    def _ir_drop_currents(self, prepared: tuple, volts: Array, *, transposed: bool):
+    def _ir_drop_currents(self, prepared, volts: Array, *, transposed: bool):
         """Output currents [A] of every tile from the prepared networks, forward
         ``batch + (n_tr, cols_p)``, transposed ``batch + (n_tc, rows_p)``, and the (cell,
-        wire) power [W] summed over the batch, the tiles and both arrays."""
-        from ..circuits.irdrop import solve_prepared, solve_transposed
+        wire) power [W] summed over the batch, the tiles and both arrays.
+
+        Every tile of both arrays is solved in one stacked solve (one loop for all of
+        them), which gives the currents and the power of every input vector.  A batch of
+        at least :data:`TRANSFER_MIN_RATIO` times ``min(tile rows, tile cols)`` vectors
+        takes its currents from the tiles' transfer matrices instead
+        (:func:`~synaptax.circuits.irdrop.transfer_matrix`: that many solves of unit
+        drives, then a matrix product); the power still comes from the solve of every
+        vector, which XLA then drops where the energy is not used (test accuracy)."""
+        from ..circuits.irdrop import solve_prepared, solve_transposed, transfer_matrix
 
         (nr, nc), (tr, tc) = self.tile_grid, self.tile_shape
         batch = volts.shape[:-1]
         if not transposed:
-            v = jnp.moveaxis(volts.reshape(batch + (nr, tr)), -2, 0)  # (nr,) + batch + (tr,)
-            solve = lambda p, vt: solve_prepared(p, vt, on_failure="raise")  # noqa: E731
-            run = jax.vmap(jax.vmap(solve, in_axes=(0, None)), in_axes=(0, 0))
+            v = jnp.moveaxis(volts.reshape(batch + (nr, tr)), -2, 0)[None, :, None]  # (1, nr, 1) + batch + (tr,)
+            sol = solve_prepared(prepared, jnp.broadcast_to(v, (2, nr, nc) + v.shape[3:]), on_failure="raise")
+            out = sol.column_currents  # (2, nr, nc) + batch + (tc,)
+            out = jnp.moveaxis(out[0] - out[1], (0, 1), (-3, -2))  # batch + (nr, nc, tc)
         else:
-            v = jnp.moveaxis(volts.reshape(batch + (nc, tc)), -2, 0)  # (nc,) + batch + (tc,)
-            solve = lambda p, vt: solve_transposed(p, vt, on_failure="raise")  # noqa: E731
-            run = jax.vmap(jax.vmap(solve, in_axes=(0, 0)), in_axes=(0, None))
-
-        def per_array(prep):
-            sol = run(prep, v)
-            out = sol.column_currents if not transposed else sol.row_currents  # (nr, nc) + batch + (len,)
+            v = jnp.moveaxis(volts.reshape(batch + (nc, tc)), -2, 0)[None, None]  # (1, 1, nc) + batch + (tc,)
+            sol = solve_transposed(prepared, jnp.broadcast_to(v, (2, nr, nc) + v.shape[3:]), on_failure="raise")
+            out = sol.row_currents  # (2, nr, nc) + batch + (tr,)
+            out = jnp.moveaxis(out[0] - out[1], (1, 0), (-3, -2))  # batch + (nc, nr, tr)
+        if math.prod(batch) >= TRANSFER_MIN_RATIO * min(tr, tc):
+            t = transfer_matrix(prepared, on_failure="raise")  # (2, nr, nc, tr, tc), S
+            t = t[0] - t[1]
             if not transposed:
-                out = jnp.moveaxis(out, (0, 1), (-3, -2))  # batch + (nr, nc, tc)
+                out = jnp.einsum("...ri,rcio->...rco", volts.reshape(batch + (nr, tr)), t, precision=_HIGHEST)
             else:
-                out = jnp.moveaxis(out, (1, 0), (-3, -2))  # batch + (nc, nr, tr)
-            out = out.reshape(out.shape[:-2] + (out.shape[-2] * out.shape[-1],))
-            power = sol.power
-            return out, jnp.sum(power.device), jnp.sum(power.row_wire + power.column_wire)
-
-        (ia, da, wa), (ib, db, wb) = per_array(prepared[0]), per_array(prepared[1])
-        return ia - ib, da + db, wa + wb
+                out = jnp.einsum("...co,rcio->...cri", volts.reshape(batch + (nc, tc)), t, precision=_HIGHEST)
+        out = out.reshape(out.shape[:-2] + (out.shape[-2] * out.shape[-1],))
+        power = sol.power
+        return out, jnp.sum(power.device), jnp.sum(power.row_wire + power.column_wire)
 
     def _pad_input(self, volts: Array, *, transposed: bool) -> Array:
         """Line voltages ``(..., n)`` → padded to the driven side of the tile grid."""

@@ -13,9 +13,8 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from ._common import _dot
 from .lines import _modes
-from .network import _from_layout, _Ops, _per_vector, _rev_cumsum
+from .network import _from_layout, _Ops, _per_vector, _segment_dots
 from .prepared import _Core, _solve_core, _transposed
 from .results import IRDropSolution, _handle_failure
 
@@ -92,8 +91,9 @@ def _adjoint(core: _Core, cotangent, tol, max_steps, *, parallel: bool):
     g_v = _from_layout(jnp.sum(g_phi, axis=1), nvec) * (core.g_ref * bar_ref)[:, None]
 
     scale = core.g_ref**2 * core.v_ref * bar_ref  # (B,)
-    g_rr = -jnp.sum(_per_vector(_dot(_rev_cumsum(cell, 1), _rev_cumsum(g_phi, 1)), nvec) * scale)
-    g_rc = -jnp.sum(_per_vector(_dot(jnp.cumsum(cell, 0), jnp.cumsum(g_phi, 0)), nvec) * scale)
+    row_dot, col_dot = _segment_dots(cell, g_phi)
+    g_rr = -jnp.sum(_per_vector(row_dot, nvec) * scale)
+    g_rc = -jnp.sum(_per_vector(col_dot, nvec) * scale)
     adj = _Core(None, None, None, _per_vector(cg.residual, nvec), _per_vector(cg.iterations, nvec),
                 _per_vector(cg.status, nvec), fac, core.g_ref, core.v_ref)
     return (g_cond, g_v, g_rr, g_rc), adj

@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 from synaptax._checks import is_concrete
 
@@ -126,21 +127,47 @@ def _v_scale(v_flat) -> jax.Array:
     return jnp.where(v_ref > 0, v_ref, 1).astype(v_flat.dtype)
 
 
-def _to_layout(x_flat: jax.Array) -> jax.Array:
-    """``(B, N)`` per-vector data -> ``(N,) + bs`` (batch last, dropped when B = 1)."""
+def _to_layout(x_flat: jax.Array, stacked: bool = False) -> jax.Array:
+    """``(B, N)`` per-vector data -> ``(N,) + bs`` (batch last, dropped when B = 1);
+    ``stacked``: ``(K, B, N)`` -> ``(N, K) + bs`` (see :func:`_stacked`)."""
+    if stacked:
+        return x_flat[:, 0].T if x_flat.shape[1] == 1 else jnp.transpose(x_flat, (2, 0, 1))
     return x_flat[0] if x_flat.shape[0] == 1 else x_flat.T
 
 
-def _from_layout(x: jax.Array, nvec: int) -> jax.Array:
-    """``(N, M) + bs`` -> ``(B, N, M)``; ``(N,) + bs`` -> ``(B, N)``."""
+def _from_layout(x: jax.Array, nvec: int, stacked: bool = False) -> jax.Array:
+    """``(N, M) + bs`` -> ``(B, N, M)``; ``(N,) + bs`` -> ``(B, N)``; ``stacked``:
+    ``lead + (K,) + bs`` -> ``(K, B) + lead``."""
+    if stacked:
+        x = x[..., None] if nvec == 1 else x
+        return jnp.moveaxis(x, (-2, -1), (0, 1))
     if nvec == 1:
         return x[None]
     return jnp.moveaxis(x, -1, 0)
 
 
-def _per_vector(x: jax.Array, nvec: int) -> jax.Array:
-    """``bs`` -> ``(B,)``."""
-    return jnp.reshape(x, (nvec,))
+def _per_vector(x: jax.Array, nvec: int, stacked: bool = False) -> jax.Array:
+    """``bs`` -> ``(B,)``; ``stacked``: ``(K,) + bs`` -> ``(K, B)``."""
+    return jnp.reshape(x, (x.shape[0], nvec) if stacked else (nvec,))
+
+
+def _stacked(fac: _Factors, nbatch: int) -> _Factors:
+    """Factors of a stack of ``K`` arrays of one shape (every leaf with a leading axis
+    ``K``, as ``jax.vmap`` of the factorisation makes them) in the *stacked layout*:
+    the stack axis right after the two line axes, ``(N, M, K) + ones``, the wire ratios
+    ``(K,) + ones``. Every line solve, CG step and per-vector reduction then treats
+    ``(K,) + bs`` as the batch: one loop solves all the arrays (no batched loop
+    predicates, as ``vmap`` of the solve would give). A coarse space of the stack is
+    not used (the solve converges to the same tolerance with the line preconditioner
+    alone, in more iterations); prepared under ``vmap`` it is off anyway."""
+    def lines(x):
+        return jnp.moveaxis(x, 0, 2)
+
+    def ratio(x):
+        return jnp.reshape(x, x.shape[:1] + (1,) * nbatch)
+
+    return _Factors(lines(fac.g_col), lines(fac.g_row), lines(fac.m_col), lines(fac.m_row),
+                    ratio(fac.rho_row), ratio(fac.rho_col), lines(fac.drive), None)
 
 
 def _parallel_mode(method: str) -> bool:
@@ -153,11 +180,42 @@ def _both_zero(r_row, r_col) -> bool:
     return is_concrete((r_row, r_col)) and float(r_row) == 0.0 and float(r_col) == 0.0
 
 
-def _rev_cumsum(x: jax.Array, axis: int) -> jax.Array:
-    return jnp.flip(jnp.cumsum(jnp.flip(x, axis), axis=axis), axis)
+def _segment_dots(a: jax.Array, b: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+    """``(Σ A_row B_row, Σ A_col B_col)`` per vector (``bs``) for column-layout arrays
+    ``(R, C) + bs`` of cell currents ``a``, ``b`` (``b`` omitted: ``a``), where ``A_row``
+    is the current in the row segment left of each node (the cells at and right of
+    it: reverse cumulative sums along the row) and ``A_col`` the current in the column
+    segment below each node (the cells at and above it: cumulative sums down the
+    column).
+
+    Two sequential loops that carry the running sums and accumulate the products,
+    reading each array once and writing no cumulative sums (``jnp.cumsum`` on the CPU
+    costs about ten elementwise passes per axis)."""
+    same = b is None
+    pair = (a,) if same else (a, b)
+    zero = jnp.zeros_like(a[0])
+
+    def col_step(carry, xs):
+        sums, acc = carry
+        sums = tuple(s + x for s, x in zip(sums, xs))
+        return (sums, acc + sums[0] * sums[-1]), None
+
+    (_, acc_col), _ = lax.scan(col_step, ((zero,) * len(pair), zero), pair)
+    cols = a.shape[1]
+    zero = jnp.zeros_like(a[:, 0])
+
+    def row_step(k, carry):
+        sums, acc = carry
+        j = cols - 1 - k
+        sums = tuple(s + lax.dynamic_index_in_dim(x, j, 1, keepdims=False) for s, x in zip(sums, pair))
+        return sums, acc + sums[0] * sums[-1]
+
+    _, acc_row = lax.fori_loop(0, cols, row_step, ((zero,) * len(pair), zero))
+    return jnp.sum(acc_row, axis=0), jnp.sum(acc_col, axis=0)
 
 
-def _network_power(fac: _Factors, drive: jax.Array, drive_axis: int, cell_v: jax.Array, nvec: int):
+def _network_power(fac: _Factors, drive: jax.Array, drive_axis: int, cell_v: jax.Array, nvec: int,
+                   stacked: bool = False):
     """Power of one solve from its scaled cell voltages, per vector ``(B,)`` each,
     in units of ``g_ref v_ref²``: ``(source, device, row_wire, column_wire)``.
 
@@ -167,16 +225,16 @@ def _network_power(fac: _Factors, drive: jax.Array, drive_axis: int, cell_v: jax
     transposed read; 1: per row, the forward read). Cell currents ``Ĝ cell_v``; wire
     currents by Kirchhoff's law as their cumulative sums (row segment left of node j:
     the cells at j and to its right; column segment below node i: the cells at i and
-    above), so it stays exact for zero wire resistance.
+    above), so it stays exact for zero wire resistance. ``stacked``: factors and
+    voltages in the stacked layout (:func:`_stacked`), results ``(K, B)``.
     """
     cell = fac.g_col * cell_v
     device = _dot(cell, cell_v)
     source = jnp.sum(drive * jnp.sum(cell, axis=drive_axis, keepdims=True), axis=(0, 1))
-    row_seg = _rev_cumsum(cell, 1)
-    col_seg = jnp.cumsum(cell, axis=0)
-    row_wire = fac.rho_row * _dot(row_seg, row_seg)
-    column_wire = fac.rho_col * _dot(col_seg, col_seg)
-    return tuple(_per_vector(x, nvec) for x in (source, device, row_wire, column_wire))
+    row_sq, col_sq = _segment_dots(cell)
+    row_wire = fac.rho_row * row_sq
+    column_wire = fac.rho_col * col_sq
+    return tuple(_per_vector(x, nvec, stacked) for x in (source, device, row_wire, column_wire))
 
 
 def _kirchhoff_residual(conductance, v_rows, r_row, r_col, u, w):

@@ -225,7 +225,7 @@ def _failure_message(status, residual, iterations, tol) -> str:
     k = bad[0]
     return (f"IR-drop solve did not converge for {bad.size} of {status.size} input vector(s): "
             f"{_STATUS_TEXT[IRDropStatus(int(status[k]))]}; e.g. vector {k}: residual "
-            f"{residual[k]:.3g} > tol {float(tol):.3g} after {int(iterations[k])} iterations. "
+            f"{residual[k]:.3g} > tol {float(np.max(tol)):.3g} after {int(iterations[k])} iterations. "
             "Raise max_steps or tol, or use float64.")
 
 
