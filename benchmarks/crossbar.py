@@ -11,10 +11,15 @@ Sections (times are medians of ``--repeats`` runs after compilation, each ended 
 * mvm: forward and transposed MVM of 512 × 512 at batch 64 (default 7-bit DAC, 9-bit ADC,
   ``reram-sb`` with read noise).  Throughput: cells × batch / time (multiply-accumulates
   per second).
-* large (only with ``--large`` or on a GPU): pulsed update of a 4096 × 4096 array; achieved
-  memory bandwidth assuming each cell's device state is read and written once (bytes =
-  2 × the state's bytes, both devices of the differential pair); on a GPU also as a
-  fraction of the card's bandwidth measured with a large copy ``y = x + 1``.
+* large (only with ``--large`` or on a GPU): pulsed update of a 4096 × 4096 array, the
+  state donated (updated in place: ``Crossbar.jitted_update``); achieved memory bandwidth
+  counting the bytes the update must move: the state read once and the two conductances
+  written once (both devices of the differential pair), and its fraction of this machine's
+  bandwidth measured with an in-place copy ``y = x + 1`` of 1 GiB (``benchmarks/scale.py``
+  has the CPU roofline in full: page faults, huge pages, compact state).
+
+Every update benchmark donates the state to the compiled update and threads it through the
+repeats (``state = update(state, ...)``), as a training loop does.
 
 Usage: python benchmarks/crossbar.py [--repeats 7] [--large] [--json PATH]
 """
@@ -37,15 +42,19 @@ from synaptax.devices import get_preset  # noqa: E402
 LEARNING_RATE = 0.01
 
 
-def timed(fn, *args, repeats: int):
-    """(median seconds, compile seconds) of ``fn(*args)`` after a first (compiling) call."""
+def timed(fn, *args, repeats: int, threaded: bool = False):
+    """(median seconds, compile seconds) of ``fn(*args)`` after a first (compiling) call.
+    ``threaded``: ``fn`` consumes its first argument (donated) and returns its successor,
+    which the next call takes."""
     t0 = time.perf_counter()
-    jax.block_until_ready(fn(*args))
+    out = jax.block_until_ready(fn(*args))
     compile_s = time.perf_counter() - t0
     times = []
     for _ in range(repeats):
+        if threaded:
+            args = (out,) + tuple(args[1:])
         t0 = time.perf_counter()
-        jax.block_until_ready(fn(*args))
+        out = jax.block_until_ready(fn(*args))
         times.append(time.perf_counter() - t0)
     return statistics.median(times), compile_s
 
@@ -62,19 +71,16 @@ def bench_update(preset, size, batch, *, batch_mode, bl_management, repeats, key
     state = xbar.init(key=key)
     x, d = _inputs(jax.random.fold_in(key, 1), batch, size, size)
 
-    @jax.jit
-    def update(state, x, d, key):
-        new, _ = xbar.update_coincidence(state, x, d, learning_rate=LEARNING_RATE, key=key, bit_length=31,
-                                         batch_mode=batch_mode, bl_management=bl_management)
-        return new
-
-    seconds, compile_s = timed(update, state, x, d, jax.random.fold_in(key, 2), repeats=repeats)
+    update = xbar.jitted_update(bit_length=31, batch_mode=batch_mode, bl_management=bl_management)
     state_bytes = sum(leaf.nbytes for leaf in jax.tree_util.tree_leaves(state))
+    moved = state_bytes + state.plus.conductance.nbytes + state.minus.conductance.nbytes
+    seconds, compile_s = timed(update, state, x, d, LEARNING_RATE, jax.random.fold_in(key, 2), repeats=repeats,
+                               threaded=True)
     return {"section": "update", "preset": preset, "shape": [size, size], "batch": batch,
             "batch_mode": batch_mode, "bit_length": 31, "bl_management": bl_management,
             "seconds": seconds, "compile_s": compile_s,
             "cells_per_s": size * size * batch / seconds, "state_bytes": state_bytes,
-            "bandwidth_GBps": 2 * state_bytes / seconds / 1e9}
+            "bytes_moved": moved, "bandwidth_GBps": moved / seconds / 1e9}
 
 
 def bench_mvm(preset, size, batch, *, repeats, key):
@@ -97,10 +103,11 @@ def bench_mvm(preset, size, batch, *, repeats, key):
 
 
 def copy_bandwidth(repeats):
-    """Bytes per second of ``y = x + 1`` on a 1 GiB float32 array (read + write)."""
+    """Bytes per second of ``y = x + 1`` in place (donated) on a 1 GiB float32 array (read +
+    write)."""
     x = jnp.zeros((256 * 1024 * 1024,), jnp.float32)
-    add = jax.jit(lambda x: x + 1)
-    seconds, _ = timed(add, x, repeats=repeats)
+    add = jax.jit(lambda x: x + 1, donate_argnums=0)
+    seconds, _ = timed(add, x, repeats=repeats, threaded=True)
     return 2 * x.nbytes / seconds
 
 
@@ -144,7 +151,7 @@ def main():
 
     if args.large or backend == "gpu":
         n = args.large_size
-        peak = copy_bandwidth(args.repeats) if backend == "gpu" else None
+        peak = copy_bandwidth(args.repeats)
         large = [bench_update(preset, n, args.batch, batch_mode="aggregate", bl_management=False,
                               repeats=max(3, args.repeats // 2), key=key) for preset in ("reram-sb", "ideal")]
         for r in large:
@@ -153,9 +160,9 @@ def main():
         rows += large
         print(f"\n## Pulsed update, {n} × {n}, batch {args.batch}, aggregate, 31 slots\n")
         if peak is not None:
-            print(f"Measured copy bandwidth (y = x + 1, 1 GiB float32): {peak / 1e9:.0f} GB/s\n")
-        print("| preset | time | cells × batch / s | state (both devices) | bandwidth (state read + written) "
-              "| of measured copy bandwidth |")
+            print(f"Measured copy bandwidth (y = x + 1 in place, 1 GiB float32): {peak / 1e9:.0f} GB/s\n")
+        print("| preset | time | cells × batch / s | state (both devices) | bandwidth (state read, conductances "
+              "written) | of measured copy bandwidth |")
         print("|---|---|---|---|---|---|")
         for r in large:
             frac = "—" if peak is None else f"{r['bandwidth_GBps'] * 1e9 / peak:.0%}"

@@ -11,6 +11,16 @@ How a desired update becomes pulses is an **update rule**
 digital transforms that chain in front of them); :meth:`Crossbar.update_coincidence` and
 :meth:`Crossbar.update_programmed` are shortcuts to the two writing rules.
 
+Large arrays: :meth:`Crossbar.jitted_update` compiles an update that writes the state in
+place (its buffers donated: one copy of the state, no fresh output buffers);
+:meth:`Crossbar.jitted_init` samples a large state block by block straight into its arrays;
+big arrays are updated block by block on the CPU (:mod:`synaptax.arrays.mapping`); a generic
+device's state shrinks from 21 to 13 bytes per cell with
+:func:`synaptax.devices.generic.compact`.  On the CPU, glibc's transparent huge pages
+(``GLIBC_TUNABLES=glibc.malloc.hugetlb=1`` in the environment of the process) make the
+temporary buffers XLA allocates afresh at every call cheap to fault in
+(``benchmarks/scale.py``).
+
 The weight matrix as a layer sees it has shape ``(out_features, in_features)`` so that
 ``y = W x``; conductance arrays have shape ``(in_features, out_features)`` (rows are
 inputs, columns outputs; see :mod:`synaptax.arrays.tile`).
@@ -24,7 +34,7 @@ back-propagates errors; it is not the exact ``Wᵀ g``.
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Callable, Literal
 
 import equinox as eqx
 import jax
@@ -34,7 +44,7 @@ from jaxtyping import Array, ArrayLike, PRNGKeyArray
 from .._checks import check_finite, check_nonnegative, check_positive
 from ..circuits.converters import AbstractADC, AbstractDAC
 from ..devices.core.contract import AbstractDevice, PulseCounts
-from .mapping import AbstractMapping, CrossbarState, get_mapping
+from .mapping import BLOCK_CELLS, BLOCKED_MIN_CELLS, AbstractMapping, CrossbarState, get_mapping
 from .tile import MVMEnergy, Tile, TileRead, vector_count
 
 
@@ -145,6 +155,11 @@ class Crossbar(eqx.Module):
         can move both ways) or ``"one-sided"`` (deployment on a differential pair: the
         device of the weight's sign at the bottom of the window plus ``|w|·g_per_w``, the
         other at the bottom, as inference chips and aihwkit program a pair)."""
+        shape, delta_g, g_low = self._programmed(weights, placement)
+        return self.mapping.init(self.device, shape, delta_g, self.g_ref, key=key, g_low=g_low)
+
+    def _programmed(self, weights, placement: str):
+        """``(padded shape, conductance differences [S], g_low)`` of :meth:`init`'s arguments."""
         if placement not in ("centred", "one-sided"):
             raise ValueError(f"placement must be 'centred' or 'one-sided', got {placement!r}")
         shape = self.padded_shape
@@ -161,7 +176,7 @@ class Crossbar(eqx.Module):
         if placement == "one-sided":
             g_min, g_max = self.device.conductance_range
             g_low = g_min
-        return self.mapping.init(self.device, shape, w * self.g_per_w, self.g_ref, key=key, g_low=g_low)
+        return shape, w * self.g_per_w, g_low
 
     def conductances(self, state: CrossbarState) -> tuple[Array, Array | None]:
         """``(G⁺, G⁻)`` [S], each of shape ``(in_features, out_features)`` (``G⁻`` None for
@@ -278,6 +293,64 @@ class Crossbar(eqx.Module):
         return programmed_update(self, state, delta_w, key=key, stochastic_rounding=stochastic_rounding,
                                  max_pulses=max_pulses)
 
+    def jitted_update(self, rule: Literal["coincidence", "programmed"] = "coincidence", *, pulses: bool = False,
+                      **options) -> Callable:
+        """A compiled update that writes the crossbar state **in place** (the input state's
+        buffers are donated to it).
+
+        ``rule="coincidence"``: ``f(state, x, d, learning_rate, key)``, the arguments of
+        :meth:`update_coincidence`; ``rule="programmed"``: ``f(state, delta_w, key)``, those
+        of :meth:`update_programmed`.  ``options`` are the rule's other keyword arguments
+        (``bit_length``, ``batch_mode``, …; ``stochastic_rounding``, ``max_pulses``).
+        ``f`` returns the new state, or ``(new_state, pulses)`` with ``pulses=True`` (the
+        pulse record: ``2 × devices_per_weight`` more arrays of the weights' shape).
+
+        The state passed in is consumed: its arrays are deleted, and the new state lives in
+        the same memory (on a backend that honours donation; the CPU and GPU backends do),
+        so an update holds one copy of the state, not two, and allocates no fresh output
+        buffers (on the CPU, every fresh buffer above 32 MiB is a new mapping whose pages
+        fault in at first touch).  Use ``state = f(state, ...)``; the same pattern with any
+        jitted step: ``jax.jit(step, donate_argnums=...)`` on the argument holding the
+        state.  The crossbar's parameters are constants of the compiled update."""
+        crossbar = self
+        if rule == "coincidence":
+            def run(state, x, d, learning_rate, key):
+                new, record = crossbar.update_coincidence(state, x, d, learning_rate=learning_rate, key=key,
+                                                          **options)
+                return (new, record) if pulses else new
+        elif rule == "programmed":
+            def run(state, delta_w, key):
+                new, record = crossbar.update_programmed(state, delta_w, key=key, **options)
+                return (new, record) if pulses else new
+        else:
+            raise ValueError(f"rule must be 'coincidence' or 'programmed', got {rule!r}")
+        return jax.jit(run, donate_argnums=0)
+
+    def jitted_init(self, *, placement: str = "centred") -> Callable:
+        """:meth:`init` compiled: ``f(key, weights=None) -> CrossbarState``, without the
+        eager intermediate arrays of the state's size (an eager :meth:`init` holds several
+        at once).
+
+        An array of fewer than :data:`~synaptax.arrays.mapping.BLOCKED_MIN_CELLS` cells is
+        :meth:`init`'s, sample for sample (to the rounding of fused operations).  A larger
+        one is sampled block by block of rows (about
+        :data:`~synaptax.arrays.mapping.BLOCK_CELLS` cells; block ``b`` with ``key`` folded
+        with ``b``) straight into the state's arrays, so the compiled init needs little
+        more memory than the state itself (sampling the whole array at once needs about
+        32 more bytes per cell at float32): the same distributions as :meth:`init`, not
+        the same samples."""
+        if placement not in ("centred", "one-sided"):
+            raise ValueError(f"placement must be 'centred' or 'one-sided', got {placement!r}")
+        crossbar = self
+
+        def run(key, weights=None):
+            shape, delta_g, g_low = crossbar._programmed(weights, placement)
+            if shape[0] < 2 or shape[0] * shape[1] < BLOCKED_MIN_CELLS:
+                return crossbar.mapping.init(crossbar.device, shape, delta_g, crossbar.g_ref, key=key, g_low=g_low)
+            return _init_blocked(crossbar, shape, delta_g, g_low, key)
+
+        return jax.jit(run)
+
     def write_energy(self, state: CrossbarState, pulses: PulseCounts) -> Array:
         """Energy [J] of the write pulses ``pulses`` (as returned by an update) given the
         state they were applied to."""
@@ -295,6 +368,41 @@ class Crossbar(eqx.Module):
         minus = None if state.minus is None else self.device.evolve(state.minus, duration)
         return CrossbarState(plus, minus)
 
+
+
+def _init_blocked(crossbar: Crossbar, shape, delta_g: Array, g_low, key: PRNGKeyArray) -> CrossbarState:
+    """The crossbar state of :meth:`Crossbar.jitted_init` for a large array: each block of
+    rows initialised by the mapping with ``key`` folded with the block's number and written
+    into the state's arrays (a loop whose carry is the state)."""
+    rows, cols = shape
+    per_block = max(1, min(rows, BLOCK_CELLS // max(1, cols)))
+    n_blocks, tail = divmod(rows, per_block)
+    delta_g = jnp.broadcast_to(delta_g, shape)
+
+    def block(start, size, index):
+        part = jax.lax.dynamic_slice_in_dim(delta_g, start, size, 0)
+        return crossbar.mapping.init(crossbar.device, (size, cols), part, crossbar.g_ref,
+                                     key=jax.random.fold_in(key, index), g_low=g_low)
+
+    first = block(0, per_block, 0)
+    leaves, treedef = jax.tree.flatten(first)
+    cell = [i for i, leaf in enumerate(leaves) if jnp.ndim(leaf) >= 2 and jnp.shape(leaf)[:2] == (per_block, cols)]
+
+    def write(fields, part, start):
+        new = jax.tree.leaves(part)
+        return tuple(jax.lax.dynamic_update_slice_in_dim(f, new[i].astype(f.dtype), start, 0)
+                     for f, i in zip(fields, cell))
+
+    fields = tuple(jnp.zeros(shape + jnp.shape(leaves[i])[2:], leaves[i].dtype) for i in cell)
+    fields = write(fields, first, 0)
+    fields = jax.lax.fori_loop(1, n_blocks, lambda b, f: write(f, block(b * per_block, per_block, b), b * per_block),
+                               fields)
+    if tail:
+        fields = write(fields, block(n_blocks * per_block, tail, n_blocks), n_blocks * per_block)
+    out = list(leaves)  # fields that are not per cell (a compact state's nominal values) as the first block's
+    for f, i in zip(fields, cell):
+        out[i] = f
+    return jax.tree.unflatten(treedef, out)
 
 
 __all__ = ["Crossbar", "CrossbarState", "MVMEnergy"]

@@ -17,6 +17,15 @@ state: the crossbar passes them in.
 
 Where to add one: a subclass of :class:`AbstractMapping` in this file (or a new one) and a
 line in :data:`MAPPINGS`.
+
+Large arrays on the CPU (:func:`apply_pulses_blocked`, both mappings): an array of at least
+:data:`BLOCKED_MIN_CELLS` cells of a device whose pulses act cell by cell is updated block
+by block of rows, so that the law's intermediate arrays are a block's (cache-sized, reused
+from one block to the next) instead of the array's: a 2048² pair update of ``reram-sb``
+twice as fast (no fresh pages to fault in), a 16384² one without gigabytes of temporaries.
+Each block draws its cycle-to-cycle noise with the device key folded with the block's
+number: the same law and noise distribution as the whole-array update, not the same draws.
+Other backends (GPUs) take the whole array at once.
 """
 from __future__ import annotations
 
@@ -28,6 +37,94 @@ import jax.numpy as jnp
 from jaxtyping import Array, PRNGKeyArray
 
 from ..devices.core.contract import AbstractDevice, PulseCounts
+
+#: Arrays of at least this many cells (per device array) are updated block by block on the
+#: CPU (:func:`apply_pulses_blocked`).
+BLOCKED_MIN_CELLS = 2**20
+#: Cells per block of the blocked update (whole rows; the last block takes the remainder).
+BLOCK_CELLS = 2**16
+
+
+def _blocked(device, shape) -> bool:
+    return (bool(getattr(device, "cellwise_pulses", False)) and len(shape) == 2
+            and shape[0] > 1 and shape[0] * shape[1] >= BLOCKED_MIN_CELLS)
+
+
+def apply_pulses_blocked(device: AbstractDevice, states: tuple, pulses: tuple, keys: tuple,
+                         max_count: int | None = None) -> tuple:
+    """``device.apply_pulses_many(states, pulses, keys=keys, max_count=max_count)``; on the
+    CPU, for arrays of at least :data:`BLOCKED_MIN_CELLS` cells of a device whose pulses act
+    cell by cell (``cellwise_pulses``), evaluated block by block of rows.
+
+    A loop over blocks of about :data:`BLOCK_CELLS` cells slices every per-cell field of the
+    states (fields whose leading axes are the counts' shape) and the counts, applies the
+    pulses to the block (the device's own law; key ``i`` folded with the block's number)
+    and writes back the fields the law changed; the fields it leaves alone stay where they
+    are.  Only a block's intermediate arrays exist at a time, and the loop's carry is the
+    state itself, so a donated state is updated in place.  Other backends, smaller arrays
+    and other devices take ``apply_pulses_many`` on the whole array.
+    """
+    states, pulses, keys = tuple(states), tuple(pulses), tuple(keys)
+    shape = tuple(jnp.shape(pulses[0].up))
+
+    def dense(states, pulses, keys):
+        return device.apply_pulses_many(states, pulses, keys=keys, max_count=max_count)
+
+    if not _blocked(device, shape) or any(tuple(jnp.shape(n)) != shape for p in pulses for n in p):
+        return dense(states, pulses, keys)
+    rows = shape[0]
+    per_block = max(1, min(rows, BLOCK_CELLS // max(1, shape[1])))
+    n_blocks, tail = divmod(rows, per_block)
+    leaves, treedef = jax.tree.flatten(states)
+    cell = [i for i, leaf in enumerate(leaves) if hasattr(leaf, "shape") and tuple(leaf.shape[:2]) == shape]
+    counts = [jnp.asarray(n) for p in pulses for n in p]
+
+    def block(fields, start, size, index):
+        """The new values of every leaf on rows ``start … start + size`` (``fields``: the
+        per-cell leaves, in ``cell`` order) and the sub-states' leaves they came from."""
+        cut = lambda a: jax.lax.dynamic_slice_in_dim(a, start, size, 0)  # noqa: E731
+        sub = list(leaves)
+        for j, i in enumerate(cell):
+            sub[i] = cut(fields[j])
+        sub_states = jax.tree.unflatten(treedef, sub)
+        cut_counts = iter([cut(n) for n in counts])
+        sub_pulses = tuple(PulseCounts(next(cut_counts), next(cut_counts)) for _ in pulses)
+        sub_keys = tuple(jax.random.fold_in(k, index) for k in keys)
+        return jax.tree.leaves(dense(sub_states, sub_pulses, sub_keys)), sub
+
+    # which leaves the law changes (a leaf it returns as it got it is unchanged): traced
+    # once on one row, abstractly; a law that changes a leaf that is not per cell runs dense
+    changed: list = []
+
+    def probe(states, pulses, keys):
+        new, sub = block(tuple(leaves[i] for i in cell), 0, 1, 0)
+        changed.extend(i for i in range(len(leaves)) if new[i] is not sub[i])
+
+    jax.eval_shape(probe, states, pulses, keys)
+    if not changed or any(i not in cell for i in changed):
+        return dense(states, pulses, keys)
+
+    def whole(states, pulses, keys):
+        new = jax.tree.leaves(dense(states, pulses, keys))
+        return tuple(new[i] for i in changed)
+
+    def blocked(states, pulses, keys):
+        def step(fields, start, size, index):
+            new, _ = block(fields, start, size, index)
+            return tuple(jax.lax.dynamic_update_slice_in_dim(f, new[i].astype(f.dtype), start, 0) if i in changed
+                         else f for f, i in zip(fields, cell))
+
+        fields = tuple(leaves[i] for i in cell)
+        fields = jax.lax.fori_loop(0, n_blocks, lambda b, f: step(f, b * per_block, per_block, b), fields)
+        if tail:
+            fields = step(fields, n_blocks * per_block, tail, n_blocks)
+        return tuple(fields[cell.index(i)] for i in changed)
+
+    new = jax.lax.platform_dependent(states, pulses, keys, cpu=blocked, default=whole)
+    out = list(leaves)
+    for i, a in zip(changed, new):
+        out[i] = a
+    return jax.tree.unflatten(treedef, out)
 
 
 class CrossbarState(eqx.Module):
@@ -105,9 +202,9 @@ class DifferentialPair(AbstractMapping):
 
     def apply(self, device, state, up, down, *, key, max_count=None):
         k_plus, k_minus = jax.random.split(key)
-        plus, minus = device.apply_pulses_many((state.plus, state.minus),
-                                               (PulseCounts(up, down), PulseCounts(down, up)),
-                                               keys=(k_plus, k_minus), max_count=max_count)
+        plus, minus = apply_pulses_blocked(device, (state.plus, state.minus),
+                                           (PulseCounts(up, down), PulseCounts(down, up)), (k_plus, k_minus),
+                                           max_count)
         return CrossbarState(plus, minus)
 
     def pulse_record(self, up, down):
@@ -136,8 +233,7 @@ class ReferenceColumn(AbstractMapping):
 
     def apply(self, device, state, up, down, *, key, max_count=None):
         k_plus, _ = jax.random.split(key)
-        (plus,) = device.apply_pulses_many((state.plus,), (PulseCounts(up, down),), keys=(k_plus,),
-                                           max_count=max_count)
+        (plus,) = apply_pulses_blocked(device, (state.plus,), (PulseCounts(up, down),), (k_plus,), max_count)
         return CrossbarState(plus, None)
 
     def pulse_record(self, up, down):
@@ -160,4 +256,5 @@ def get_mapping(mapping: str | AbstractMapping) -> AbstractMapping:
     return MAPPINGS[mapping]()
 
 
-__all__ = ["AbstractMapping", "CrossbarState", "DifferentialPair", "MAPPINGS", "ReferenceColumn", "get_mapping"]
+__all__ = ["AbstractMapping", "BLOCKED_MIN_CELLS", "BLOCK_CELLS", "CrossbarState", "DifferentialPair", "MAPPINGS",
+           "ReferenceColumn", "apply_pulses_blocked", "get_mapping"]

@@ -17,10 +17,22 @@ stuck-at faults, the write energy and an optional relaxation toward a rest state
 pulse arrives (:class:`~synaptax.devices.generic.relaxation.Relaxation`, applied by
 ``evolve``); read noise, bounds and faults are the contract's (:mod:`synaptax.devices.core`).
 
+Compact state (:func:`compact`, the model's ``cell_dtype``): a cell's device-to-device
+parameters — its two steps and its two bounds — are fixed at ``init`` and only read by an
+update, so they may be stored in a 16-bit float relative to the nominal values
+(:class:`CompactPulsedState`: 13 instead of 21 bytes per cell at float32, the conductance
+kept in the full float dtype).  What is lost is the 12th and later significant bits of each
+sampled parameter (float16: a step within a relative 2⁻¹¹ ≈ 4.9e-4 of its sample, a bound
+within 4.9e-4 of its offset from the nominal bound; bfloat16: 2⁻⁸ ≈ 3.9e-3): a slightly
+different device-to-device sample, not a different law.  A device without device-to-device
+spread is stored exactly.
+
 Energy of one write pulse of amplitude ``V`` and width ``t``: ``E = V²·G·t`` (the
 resistive dissipation of the cell during the pulse, at its present conductance).
 """
 from __future__ import annotations
+
+import copy
 
 import jax
 import jax.numpy as jnp
@@ -58,6 +70,114 @@ class PulsedState(AbstractDeviceState):
     age: Float[Array, "..."] | None = None
 
 
+#: The dtypes a generic pulsed device may store its cells' device-to-device parameters in
+#: (``cell_dtype``; None: the conductance's float dtype, a :class:`PulsedState`).
+CELL_DTYPES = ("float16", "bfloat16")
+
+
+class CompactPulsedState(AbstractDeviceState):
+    """State of an array of generic pulsed devices whose model has a ``cell_dtype``
+    (:func:`compact`): the per-cell device-to-device parameters in a 16-bit float, relative
+    to the nominal values; every array field has the array's shape ``S``.
+
+    The contract's ``g_min``, ``g_max`` and the pulsed family's ``step_up``, ``step_down``
+    [S] are properties, decoded from the stored fields on every use (four multiply-adds per
+    cell), so every law and every caller that reads a :class:`PulsedState` reads this one
+    alike.  Bytes per cell at float32: 4 (conductance) + 4 × 2 + 1 (stuck) = 13, against 21.
+
+    Attributes:
+        conductance: present conductance [S] (the default float dtype, as in
+            :class:`PulsedState`).
+        scale_up, scale_down: this cell's potentiation / depression step in units of the
+            model's nominal ``step`` (``cell_dtype``).
+        low, high: this cell's bound offsets from the model's nominal bounds in units of
+            ``u``, the power of two at or below the nominal window ``g_max − g_min``:
+            ``g_min = nominal g_min + low·u``, ``g_max = nominal g_max + high·u``
+            (``cell_dtype``; exactly 0 without a bound spread).  ``u`` a power of two makes
+            ``low·u`` exact, so a bound decodes to the same number in every program, fused
+            multiply-add or not, and a conductance clipped to it stays within it.
+        stuck: int8 fault code: 0 working, 1 stuck at ``g_min``, 2 stuck at ``g_max``.
+        nominal: the model's nominal ``(g_min, g_max, step)`` [S] and ``u``, shape ``(4,)``
+            (a stack of states: a leading axis), in the conductance's dtype.
+        age: as :class:`PulsedState` (a ``"pow"`` relaxation only).
+    """
+
+    conductance: Float[Array, "..."]
+    scale_up: Array
+    scale_down: Array
+    low: Array
+    high: Array
+    stuck: Int8[Array, "..."]
+    nominal: Float[Array, "4"]
+    age: Float[Array, "..."] | None = None
+
+    def _nominal(self, i: int) -> Array:
+        v = self.nominal[..., i]  # () or a stack's leading axes, broadcast against the cells
+        return v.reshape(v.shape + (1,) * (self.low.ndim - v.ndim))
+
+    def _decode(self, a: Array) -> Array:
+        return a.astype(self.conductance.dtype)
+
+    @property
+    def g_min(self) -> Array:
+        """This cell's lower bound [S]."""
+        return self._nominal(0) + self._nominal(3) * self._decode(self.low)
+
+    @property
+    def g_max(self) -> Array:
+        """This cell's upper bound [S]."""
+        return self._nominal(1) + self._nominal(3) * self._decode(self.high)
+
+    @property
+    def step_up(self) -> Array:
+        """This cell's nominal potentiation step [S]."""
+        return self._nominal(2) * self._decode(self.scale_up)
+
+    @property
+    def step_down(self) -> Array:
+        """This cell's nominal depression step magnitude [S]."""
+        return self._nominal(2) * self._decode(self.scale_down)
+
+
+def _check_cell_dtype(dtype) -> str | None:
+    if dtype is None:
+        return None
+    try:
+        name = jnp.dtype(dtype).name
+    except TypeError:
+        name = None
+    if name not in CELL_DTYPES:
+        raise ValueError(f"cell_dtype must be None or one of {', '.join(repr(d) for d in CELL_DTYPES)}, "
+                         f"got {dtype!r}")
+    return name
+
+
+def compact(device: "AbstractPulsedDevice", dtype: str | None = "float16") -> "AbstractPulsedDevice":
+    """``device`` (a generic pulsed device) with its cells' device-to-device parameters stored
+    in ``dtype`` (``"float16"``, ``"bfloat16"``, or None for the full state): its ``init``
+    then returns a :class:`CompactPulsedState` (13 instead of 21 bytes per cell at float32).
+
+    Every operation of the contract works on it unchanged; an array of a compact device is
+    an array of a device with the same law whose sampled steps and bounds are rounded to
+    ``dtype`` (float16: each step within a relative 2⁻¹¹ of its sample, each bound within
+    2⁻¹¹ of its offset from the nominal bound; ``tests/test_scale.py`` bounds the update's
+    difference from the full state).  ``cell_dtype`` is a static field of the model: a
+    crossbar, a network or a study built on the returned device uses the compact state
+    throughout.  Example::
+
+        device = compact(get_preset("reram-sb"))
+        crossbar = Crossbar(device, 16384, 16384)          # 26 bytes per weight (a pair)
+        state = crossbar.jitted_init()(jax.random.key(0))
+        update = crossbar.jitted_update()                    # in place
+        state = update(state, x, d, 0.01, key)
+    """
+    if not isinstance(device, AbstractPulsedDevice):
+        raise TypeError(f"compact needs a generic pulsed device, got {type(device).__name__}")
+    new = copy.copy(device)
+    object.__setattr__(new, "cell_dtype", _check_cell_dtype(dtype))  # a static field of a frozen module
+    return new
+
+
 class AbstractPulsedDevice(AbstractDevice):
     """Base of the generic pulsed devices; a law implements :meth:`_affine` or :meth:`_law`.
 
@@ -72,6 +192,10 @@ class AbstractPulsedDevice(AbstractDevice):
         relaxation: optional decay of the conductance toward a rest state while no pulse
             arrives (:class:`~synaptax.devices.generic.relaxation.Relaxation`, applied by
             ``evolve``); None: ``evolve`` is the identity.
+        cell_dtype: None (default: a :class:`PulsedState`, every field in the float dtype)
+            or ``"float16"``/``"bfloat16"``: each cell's sampled steps and bounds stored in
+            that dtype relative to the nominal values, a :class:`CompactPulsedState`
+            (static; set it with :func:`compact`).
     """
 
     g_min: float = 0.1e-6
@@ -82,10 +206,12 @@ class AbstractPulsedDevice(AbstractDevice):
     pulse_voltage: float = 1.0
     pulse_width: float = 1e-9
     relaxation: Relaxation | None = None
+    cell_dtype: str | None = eqx.field(default=None, static=True)
     cellwise_pulses = True  # each cell's law, noise and bounds are its own (a ClassVar of the contract)
 
     def __check_init__(self):
         check_step_device(self)
+        _check_cell_dtype(self.cell_dtype)
         check_finite("pulse_voltage", self.pulse_voltage)
         check_positive("pulse_width", self.pulse_width)
         if self.relaxation is not None and not isinstance(self.relaxation, Relaxation):
@@ -125,6 +251,15 @@ class AbstractPulsedDevice(AbstractDevice):
     def _is_affine(self) -> bool:
         return type(self)._affine is not AbstractPulsedDevice._affine
 
+    @property
+    def _constant_step(self) -> bool:
+        """A law whose contraction is a concrete zero both ways (``c = 0``: a constant step),
+        so that ``n`` pulses are ``n`` steps however the count is evaluated."""
+        if not self._is_affine:
+            return False
+        coeffs = [self._affine(1.0, potentiate=p) for p in (True, False)]
+        return all(isinstance(c, (int, float)) and c == 0 for _, c in coeffs)
+
     # ----------------------------------------------------------------- interface
     @property
     def conductance_range(self) -> tuple[float, float]:
@@ -142,10 +277,28 @@ class AbstractPulsedDevice(AbstractDevice):
         cell at age 0 (as if just pulsed)."""
         dtype = cells.g_min.dtype
         scale_up, scale_down = self.variability.sample_steps(key, cells.g_min.shape, self.asymmetry, dtype)
-        g0 = cells.g_min if conductance is None else conductance
         age = jnp.zeros(cells.g_min.shape, dtype) if self._carries_age else None
+        if self.cell_dtype is not None:
+            return self._init_compact(cells, scale_up, scale_down, conductance, age)
+        g0 = cells.g_min if conductance is None else conductance
         return PulsedState(cells.place(g0), self.step * scale_up, self.step * scale_down, cells.g_min, cells.g_max,
                            cells.stuck, age)
+
+    def _init_compact(self, cells: CellSample, scale_up, scale_down, conductance, age) -> CompactPulsedState:
+        """The :class:`CompactPulsedState` of the samples: steps and bound offsets rounded to
+        ``cell_dtype``, the conductance placed within the *rounded* bounds."""
+        dtype, store = cells.g_min.dtype, jnp.dtype(self.cell_dtype)
+        lo, hi, step = (jnp.asarray(v, dtype) for v in (self.g_min, self.g_max, self.step))
+        unit = 2.0 ** jnp.floor(jnp.log2(hi - lo))  # a power of two: offset × unit is exact
+        unit = jnp.where(unit > hi - lo, 0.5 * unit, unit).astype(dtype)  # log2 rounding
+        state = CompactPulsedState(
+            conductance=jnp.zeros((), dtype),  # placeholder, placed below within the decoded bounds
+            scale_up=scale_up.astype(store), scale_down=scale_down.astype(store),
+            low=((cells.g_min - lo) / unit).astype(store), high=((cells.g_max - hi) / unit).astype(store),
+            stuck=cells.stuck, nominal=jnp.stack([lo, hi, step, unit]), age=age)
+        placed = CellSample(state.g_min, state.g_max, cells.stuck)
+        g = placed.place(placed.g_min if conductance is None else conductance)
+        return eqx.tree_at(lambda s: s.conductance, state, g)
 
     @property
     def _carries_age(self) -> bool:
@@ -170,9 +323,11 @@ class AbstractPulsedDevice(AbstractDevice):
         def run(bits):
             return tuple(self._conductance_after(s, up, down, k, bits) for s, (up, down), k in zip(states, counts, keys))
 
-        if self._is_affine:
+        if self._is_affine and not self._constant_step:
             # one switch on the range of the counts for every array, returning only the
-            # conductances: whole counts take the exact integer path (see by_whole_count_range)
+            # conductances: whole counts take the exact integer path (see by_whole_count_range);
+            # a constant step has one path for every count (n steps are n·step): no switch,
+            # so the update is one pass over the cells, in place when the state is donated
             flat = [n for pair in counts for n in pair]
             gs = by_whole_count_range(run, *flat, max_count=max_count)
         else:
@@ -382,4 +537,5 @@ def _steps(c, n, bits):
     return geometric_steps(c, n, bits)
 
 
-__all__ = ["AbstractPulsedDevice", "PulsedState", "by_whole_count_range", "geometric_steps"]
+__all__ = ["AbstractPulsedDevice", "CELL_DTYPES", "CompactPulsedState", "PulsedState", "by_whole_count_range",
+           "compact", "geometric_steps"]
