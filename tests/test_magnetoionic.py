@@ -146,13 +146,17 @@ def test_coarse_steps_converge_to_fine_steps():
     np.testing.assert_allclose(a, b, atol=0.005 * b.max())
 
 
+@pytest.mark.parametrize("integrator", ["fast", "reference"])
 @pytest.mark.parametrize("name,bound", [("con-25nm", 0.8), ("cofen-high-m", 0.15)])
-def test_array_preset_steps_stay_close_to_fine_steps(name, bound):
-    """The training presets integrate with 1 s steps (first step τE/2): an update of up to
-    10 pulses either way, from five conductances and a state that is not pristine, stays
-    within ``bound`` nominal steps of a 10 ms-step solution (magnetoionic/README.md)."""
+def test_array_preset_steps_stay_close_to_fine_steps(name, bound, integrator):
+    """The training presets integrate an update as whole pulse trains (``integrator="fast"``)
+    or with 1 s steps (first step τE/2, ``"reference"``): an update of up to 10 pulses either
+    way, from five conductances and a state that is not pristine, stays within ``bound``
+    nominal steps of a 10 ms-step solution (magnetoionic/README.md)."""
     coarse = eqx.tree_at(lambda d: d.variability, get_preset(name), MagnetoIonicVariability())
-    fine = eqx.tree_at(lambda d: (d.max_step, d.first_step), coarse, (0.01, 0.125))
+    coarse = dataclasses.replace(coarse, integrator=integrator)
+    fine = dataclasses.replace(eqx.tree_at(lambda d: (d.max_step, d.first_step), coarse, (0.01, 0.125)),
+                               integrator="reference")
     lo, hi = coarse.conductance_range
     counts = jnp.array([1.0, 2.0, 3.0, 10.0, -1.0, -2.0, -3.0, -10.0])
     g0 = jnp.repeat(jnp.linspace(lo + 0.1 * (hi - lo), lo + 0.9 * (hi - lo), 5), len(counts))

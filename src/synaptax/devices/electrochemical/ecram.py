@@ -17,6 +17,7 @@ from typing import Literal, NamedTuple
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, ArrayLike, PRNGKeyArray
 
 from ..._checks import check_finite, check_less, check_nonnegative, check_positive, is_concrete
@@ -25,6 +26,51 @@ from ..core.contract import AbstractDevice, AbstractDeviceState, PulseEnergy, ho
 from ..core.variability import CellSample, StepVariability, geometric_contraction, step_noise_variance
 
 _LN10 = math.log(10.0)
+
+#: Exponents evaluated without a logarithm (a square root, products).
+_CHEAP_POWERS = {0.5: jnp.sqrt, 1.0: lambda x: x, 1.5: lambda x: x * jnp.sqrt(x), 2.0: lambda x: x * x,
+                 3.0: lambda x: x * x * x}
+
+
+def _pow(x, exponent):
+    """``x**exponent`` for ``x ≥ 0`` and ``exponent > 0``: a square root or products for a
+    concrete 0.5, 1, 1.5, 2 or 3 (the Mg law's ``p = 1/2``), else ``exp(exponent·log x)``
+    (XLA's general power costs about 4× as much on the CPU, even for 0.5; they agree to a
+    few ulp)."""
+    if is_concrete(exponent) and float(exponent) in _CHEAP_POWERS:
+        return _CHEAP_POWERS[float(exponent)](x)
+    return jnp.exp(exponent * jnp.log(x))
+
+
+#: Gauss–Legendre nodes and weights on [0, 1] (4 points): the voltage-pulse quadrature.
+_GL_NODES = tuple(float(v) for v in (np.polynomial.legendre.leggauss(4)[0] + 1.0) / 2.0)
+_GL_WEIGHTS = tuple(float(v) for v in np.polynomial.legendre.leggauss(4)[1] / 2.0)
+#: The whole-train voltage-pulse solution is used where a train covers at most this part of
+#: the way to its target in ``ln s`` (far from it; the quadrature's error is then below
+#: ~1e-6 of the change); closer cells take the step-by-step flow.
+_FAR = 0.5
+#: Newton iterations of the whole-train voltage-pulse solution.
+_NEWTON_ITERATIONS = 2
+#: ``evolve``'s substeps per cell: one per ``_NU_STEP`` of ``ν = rate·duration/s`` (the
+#: flow's stiffness ``|f'(s)|·duration``), at most ``substeps``: the exponential-midpoint
+#: error is ≈ 0.1·(ν/n)² of the change, so below 3e-5 of it.
+_NU_STEP = 0.01
+#: The flow's third-order Taylor series in time (:func:`_taylor_change`) is used where its
+#: next term, ``ν³·(1 + |a|)²/24``, is below ``_TAYLOR_TOL`` of the change.
+_TAYLOR_TOL = 1e-7
+
+
+def _taylor_change(nu, a):
+    """Relative change ``σ = s1/s0 − 1`` of the flow ``ds/dt = r·ln(s*/s)`` over ``T`` to third
+    order in ``ν = r·T/s0`` (``a = ln(s*/s0)``): ``σ = ν·a·(1 − ν/2 + ν²·(1 + a)/6)``, from
+    the second and third time derivatives ``−r·f/s`` and ``r·f·(r + f)/s²`` (``f = r·a``);
+    the next term is of order ``ν³·(1 + |a|)²/24`` of the change (:func:`_taylor_ok`)."""
+    return nu * a * (1.0 - 0.5 * nu + nu * nu * (1.0 + a) / 6.0)
+
+
+def _taylor_ok(nu, a, tol=_TAYLOR_TOL):
+    """Where :func:`_taylor_change` is accurate to ``tol`` of the change."""
+    return nu * nu * nu * (1.0 + jnp.abs(a)) ** 2 <= 24.0 * tol
 
 
 def _check_positive_or_inf(name: str, value) -> None:
@@ -206,8 +252,11 @@ class ECRAMDevice(AbstractDevice):
     variability: StepVariability = StepVariability()
     ocp_offset_std: float = 0.0
     substeps: int = eqx.field(static=True, default=8)
+    integrator: Literal["fast", "reference"] = eqx.field(static=True, default="fast")
 
     def __check_init__(self):
+        if self.integrator not in ("fast", "reference"):
+            raise ValueError(f"integrator must be 'fast' or 'reference', got {self.integrator!r}")
         check_positive("g_undoped", self.g_undoped)
         check_positive("g_min", self.g_min)
         check_positive("g_max", self.g_max)
@@ -255,10 +304,14 @@ class ECRAMDevice(AbstractDevice):
         return self.pulse_voltage * self.pulse_width / self.gate_resistance
 
     def _s(self, g):
-        return (g / self.g_ref) ** (1.0 - self.exponent)
+        if self.integrator == "reference":
+            return (g / self.g_ref) ** (1.0 - self.exponent)
+        return _pow(g / self.g_ref, 1.0 - self.exponent)
 
     def _g(self, s):
-        return self.g_ref * jnp.maximum(s, 0.0) ** (1.0 / (1.0 - self.exponent))
+        if self.integrator == "reference":
+            return self.g_ref * jnp.maximum(s, 0.0) ** (1.0 / (1.0 - self.exponent))
+        return self.g_ref * _pow(jnp.maximum(s, 0.0), 1.0 / (1.0 - self.exponent))
 
     def charge_to_conductance(self, conductance: ArrayLike, charge: ArrayLike) -> Array:
         """Conductance [S] after inserting ``charge`` [C] (signed, broadcastable) into a
@@ -366,7 +419,7 @@ class ECRAMDevice(AbstractDevice):
         g0 = g_eq if conductance is None else conductance
         return ECRAMState(cells.place(g0), scale_up, scale_down, g_eq, cells.g_min, cells.g_max, cells.stuck)
 
-    def _relax(self, g, log_target, rate, amount, g_floor, substeps=None, g_target=None):
+    def _relax(self, g, log_target, rate, amount, g_floor, substeps=None, g_target=None, adaptive=False):
         """Integrate the OCP-driven flow toward ``G* = exp(log_target)`` for ``amount``.
 
         In the charge-linear coordinate ``s = (G/G_ref)^(1−p)`` the flow is
@@ -378,12 +431,27 @@ class ECRAMDevice(AbstractDevice):
         pulses), so a few substeps are accurate; written with ``expm1`` in log space so that
         far targets (``G*`` beyond the float range) are safe.  ``G`` never goes below
         ``g_floor`` [S] (the undoped channel: no ions left to remove).
+
+        ``adaptive``: each cell takes ``n = ceil(ν/0.01)`` substeps, at least 1 and at most
+        ``substeps``, with ``ν = rate·amount/s`` (the flow's stiffness ``|f'(s)|`` times the
+        time: the exponential midpoint's error is ≈ 0.1·(ν/n)² of the change), instead of
+        ``substeps`` for every cell: a cell that takes ``substeps`` gets exactly the fixed
+        rule's values, one that takes fewer is within 3e-5 of the change of the exact flow.
         """
         substeps = self.substeps if substeps is None else substeps
         q = 1.0 - self.exponent
         h = amount / substeps
         log_s_star = q * (log_target - jnp.log(self.g_ref))
         s = self._s(g)
+        if adaptive:
+            nu = rate * amount / jnp.maximum(s, 1e-30)
+            n = jnp.clip(jnp.ceil(nu / _NU_STEP), 1.0, float(substeps))
+            n = jnp.where(jnp.isfinite(n), n, float(substeps))
+            h = jnp.where(n == substeps, h, amount / n)
+            a0 = log_s_star - jnp.log(jnp.maximum(s, 1e-30))
+            taylor = _taylor_ok(nu, a0)
+            s_taylor = s * (1.0 + _taylor_change(nu, a0))
+            n = jnp.where(taylor, 0.0, n)
 
         def increment(s_from, s_eval, dt):
             a = log_s_star - jnp.log(s_eval)              # ln(s*/s_eval)
@@ -405,23 +473,118 @@ class ECRAMDevice(AbstractDevice):
             s_half = jnp.clip(s + increment(s, s, 0.5 * h), lo, hi)
             return jnp.clip(s + increment(s, s_half, h), lo, hi)
 
-        s = jax.lax.fori_loop(0, substeps, substep, s) if substeps > 1 else substep(0, s)
+        if adaptive:
+            # short rests by the Taylor series; the other cells' substeps in a loop that runs
+            # for the cell that needs most (no iteration when every cell is short)
+            bounded = jnp.clip(s_taylor, jnp.maximum(jnp.minimum(s, s_star), s_floor), jnp.maximum(s, s_star))
+            s = jax.lax.fori_loop(0, jnp.max(n).astype(jnp.int32) if n.size else 0,
+                                  lambda i, s: jnp.where(i < n, substep(i, s), s), s)
+            s = jnp.where(taylor, bounded, s)
+        else:
+            s = jax.lax.fori_loop(0, substeps, substep, s) if substeps > 1 else substep(0, s)
         # the same bounds in G: converting s back must not step across the target by roundoff
         g_star = jnp.exp(log_target) if g_target is None else g_target
         return jnp.clip(self._g(s), jnp.maximum(jnp.minimum(g, g_star), g_floor), jnp.maximum(g, g_star))
 
-    def _pulse_det(self, g, state, n, *, potentiate: bool):
-        """Deterministic conductance after ``n ≥ 0`` pulses of one direction (no window)."""
+    def _voltage_train(self, g, log_target, rate, amount, g_floor, *, depression: bool, quick: bool = False):
+        """The flow of :meth:`_relax` (``ds/dτ = rate·ln(s*/s)``) for ``amount`` [s] as one
+        whole-train solution, for cells far from their target (voltage pulses: the target is
+        ``G_eq·10^(±V_p/S)``, decades away).
+
+        With ``s = s0·e^ξ`` and ``z0 = ln(s*/s0)`` the flow's time to reach ξ is exact,
+        ``rate·amount/s0 = ∫_0^ξ e^t/(z0 − t) dt``; the integral is evaluated by 4-point
+        Gauss–Legendre (smooth while ``|ξ| ≤ |z0|/2``: error below 1e-4 of the change at that
+        limit, far less below it) and solved for ``σ = e^ξ − 1`` by Newton from the one-step
+        estimate ``σ = rate·amount·z0/s0`` (the equation is convex in σ and the start lies on
+        its far side, so the iterates converge monotonically; 2 iterations reach the
+        quadrature's accuracy).  A depression (static ``depression``) that empties the channel
+        to ``g_floor`` within the train is found by the same quadrature at the floor (and one
+        that stops short of it starts its Newton iterations there).  Where the third-order
+        Taylor series in time is accurate to 1e-7 of the change (:func:`_taylor_ok`; 1e-4 with
+        ``quick``: a single pulse's step for the noise law) it replaces the solve.
+
+        Returns ``(g, far)``: the conductance and where the solution applies (``|ξ| ≤ |z0|/2``
+        or the floor reached); elsewhere the caller takes :meth:`_relax`.
+        """
+        q = 1.0 - self.exponent
+        log_g = jnp.log(g)
+        z0 = q * (log_target - log_g)
+        s0 = self._s(g)
+        b = rate * amount / s0
+        g_star = jnp.exp(log_target)
+        sigma0 = b * z0
+        floored = jnp.zeros(g.shape, bool)
+        if depression and not quick:
+            # a depression that reaches the undoped floor within the train: the time to the
+            # floor.  Only cells whose one-step estimate (which overshoots) passes the floor
+            # can reach it; when there are none the test is skipped.
+            xi_floor = q * (jnp.log(g_floor) - log_g)
+
+            def floor_test(sigma0):
+                to_floor = jnp.zeros_like(xi_floor)
+                for node, weight in zip(_GL_NODES, _GL_WEIGHTS):
+                    t = node * xi_floor
+                    to_floor = to_floor + weight * jnp.exp(t) / (z0 - t)
+                floor_far = (z0 < 0) & (jnp.abs(xi_floor) <= _FAR * jnp.abs(z0))
+                # a depression that stops above the floor starts from there when that is closer
+                return (floor_far & (b >= xi_floor * to_floor),
+                        jnp.where(floor_far, jnp.maximum(sigma0, jnp.expm1(xi_floor)), sigma0))
+
+            passes = sigma0 <= jnp.expm1(xi_floor)
+            floored, sigma0 = jax.lax.cond(jnp.any(passes), floor_test, lambda s0: (floored, s0), sigma0)
+
+        def newton():
+            sigma = sigma0
+            for _ in range(_NEWTON_ITERATIONS):
+                xi = jnp.log1p(jnp.maximum(sigma, -0.999))
+                integral = jnp.zeros_like(xi)
+                for node, weight in zip(_GL_NODES, _GL_WEIGHTS):
+                    t = node * xi
+                    integral = integral + weight * jnp.exp(t) / (z0 - t)
+                sigma = sigma - (xi * integral - b) * (z0 - xi)
+            return sigma
+
+        # short trains (single pulses) by the Taylor series in time
+        taylor = _taylor_ok(b, z0, 1e-4 if quick else _TAYLOR_TOL)
+        sigma_t = _taylor_change(b, z0)
+        sigma = jax.lax.cond(jnp.all(taylor), lambda: sigma_t, lambda: jnp.where(taylor, sigma_t, newton()))
+        sigma = jnp.maximum(sigma, -0.999)
+        g_new = jnp.where(floored, g_floor, g * _pow(1.0 + sigma, 1.0 / q))   # G ∝ s^(1/q)
+        g_new = jnp.clip(g_new, jnp.maximum(jnp.minimum(g, g_star), g_floor), jnp.maximum(g, g_star))
+        if quick:
+            # a single pulse's step: accepted wherever it lands (bounded as above)
+            return g_new, jnp.ones(g.shape, bool)
+        far = jnp.isfinite(sigma) & (jnp.abs(jnp.log1p(sigma)) <= _FAR * jnp.abs(z0))
+        return g_new, far | floored
+
+    def _pulse_det(self, g, state, n, *, potentiate: bool, quick: bool = False):
+        """Deterministic conductance after ``n ≥ 0`` pulses of one direction (no window).
+        ``quick``: a single pulse's step for the noise law (voltage pulses: the Taylor series
+        wherever it is accurate to 1e-4 of the step)."""
+        g_new, ok = self._pulse_det_checked(g, state, n, potentiate=potentiate, quick=quick)
+        if ok is None:
+            return g_new
+        # the step-by-step flow only where some cell comes near its target (never for the presets)
+        reference = dataclasses.replace(self, integrator="reference")
+        return jax.lax.cond(jnp.all(ok), lambda: g_new, lambda: jnp.where(
+            ok, g_new, reference._pulse_det(g, state, n, potentiate=potentiate)))
+
+    def _pulse_det_checked(self, g, state, n, *, potentiate: bool, quick: bool = False):
+        """:meth:`_pulse_det` and where its whole-train solution applies: ``(g, ok)``, ``ok``
+        None for current pulses and the reference integrator (always)."""
         scale = state.scale_up if potentiate else state.scale_down
         if self.pulse_mode == "current":
             q = (1.0 if potentiate else -1.0) * n * self.pulse_charge
             ds = (1.0 - self.exponent) * self.sensitivity * scale * q / self.g_ref
-            return self._g(self._s(g) + ds)
+            return self._g(self._s(g) + ds), None
         sign = 1.0 if potentiate else -1.0
         log_target = jnp.log(state.g_eq) + sign * self.pulse_voltage * _LN10 / self.ocp_slope
         rate = self.sensitivity * scale * self.ocp_slope / (_LN10 * self.gate_resistance * self.g_ref)
         g_floor = jnp.minimum(jnp.minimum(self.g_undoped, state.g_min), g)
-        return self._relax(g, log_target, rate, n * self.pulse_width, g_floor)
+        amount = n * self.pulse_width
+        if self.integrator == "reference":
+            return self._relax(g, log_target, rate, amount, g_floor), None
+        return self._voltage_train(g, log_target, rate, amount, g_floor, depression=not potentiate, quick=quick)
 
     def _windowed(self, g_new, g_old, state):
         lo = jnp.minimum(state.g_min, g_old)
@@ -439,8 +602,10 @@ class ECRAMDevice(AbstractDevice):
         return _apply_jit(self, state, up, down, key)
 
     def _one_pulse(self, g, state, *, potentiate: bool):
-        """Magnitude [S] of the deterministic change of one pulse at ``g`` (no window)."""
-        return jnp.abs(self._pulse_det(g, state, jnp.ones_like(g), potentiate=potentiate) - g)
+        """Magnitude [S] of the deterministic change of one pulse at ``g`` (no window); the
+        noise law's step size (voltage pulses: accurate to 1e-4 of it, see :meth:`_pulse_det`)."""
+        g_new, _ = self._pulse_det_checked(g, state, jnp.ones_like(g), potentiate=potentiate, quick=True)
+        return jnp.abs(g_new - g)
 
     def _train_noise(self, g_from, g_to, n, surplus, state, *, potentiate: bool):
         """Variance [S²] of ``n`` pulses' summed error from ``g_from`` to ``g_to``, and ρⁿ; a
@@ -449,16 +614,21 @@ class ECRAMDevice(AbstractDevice):
         var = self.variability
         d0 = self._one_pulse(g_from, state, potentiate=potentiate)
         d1 = self._one_pulse(g_to, state, potentiate=potentiate)
-        rho, rho_n = geometric_contraction(d0, d1, n)
+        if self.integrator == "reference":
+            rho, rho_n = geometric_contraction(d0, d1, n)
+        else:
+            # geometric_contraction's (ρ, ρⁿ) with ρ = exp(ln(ρⁿ)/n) (no general power)
+            rho_n = jnp.where(d0 > 0, d1 / jnp.where(d0 > 0, d0, 1.0), 1.0)
+            rho = jnp.where(n > 0, jnp.exp(jnp.log(jnp.maximum(rho_n, 1e-30)) / jnp.maximum(n, 1e-30)), 1.0)
         n = jnp.where(surplus >= jnp.maximum(d1, 1e-300), 0.0, n)
         span = state.g_max - state.g_min
         return step_noise_variance(var.c2c, var.c2c_range, d1, rho, n, span, rho_n), rho_n
 
     def _apply_impl(self, state, up, down, key):
         g0 = state.conductance
-        raw_up = self._pulse_det(g0, state, up, potentiate=True)
+        raw_up, ok_up = self._pulse_det_checked(g0, state, up, potentiate=True)
         g_up = jnp.where(up > 0, self._windowed(raw_up, g0, state), g0)
-        raw_down = self._pulse_det(g_up, state, down, potentiate=False)
+        raw_down, ok_down = self._pulse_det_checked(g_up, state, down, potentiate=False)
         g_det = jnp.where(down > 0, self._windowed(raw_down, g_up, state), g_up)
         g = g_det
         if self.variability.has_step_noise:
@@ -466,7 +636,15 @@ class ECRAMDevice(AbstractDevice):
             v_dn, rn_dn = self._train_noise(g_up, g_det, down, jnp.abs(raw_down - g_det), state, potentiate=False)
             std = jnp.sqrt(v_up * jnp.where(down > 0, rn_dn * rn_dn, 1.0) + v_dn)
             g = self._windowed(g_det + std * fast_random.normal(key, g0.shape, g0.dtype), g0, state)
-        return eqx.tree_at(lambda s: s.conductance, state, hold_stuck(g, g0, state.stuck))
+        g = hold_stuck(g, g0, state.stuck)
+        if ok_up is not None:
+            # voltage pulses: cells that come near their target (never for the presets) take
+            # the whole update step by step
+            ok = ok_up & ok_down
+            reference = dataclasses.replace(self, integrator="reference")
+            g = jax.lax.cond(jnp.all(ok), lambda: g, lambda: jnp.where(
+                ok, g, reference._apply_impl(state, up, down, key).conductance))
+        return eqx.tree_at(lambda s: s.conductance, state, g)
 
     def _evolve(self, state: ECRAMState, duration: Array) -> ECRAMState:
         """Rest for ``duration`` [s] (scalar or broadcastable to the array): OCP-driven
@@ -497,11 +675,16 @@ class ECRAMDevice(AbstractDevice):
 
         g_floor = jnp.minimum(jnp.minimum(self.g_undoped, state.g_min), g0)
 
+        fast = self.integrator == "fast"
+
         def run(g):
             if not lossy:
-                return self._relax(g, log_target, rate, duration, g_floor, g_target=g_target)
-            h = duration / self.substeps
+                return self._relax(g, log_target, rate, duration, g_floor, g_target=g_target, adaptive=fast)
             s_u = self._s(jnp.minimum(self.g_undoped, state.g_min))
+            if sealed and fast:
+                # ion loss alone: s − s_undoped decays exactly, in one step for any duration
+                return self._g(s_u + (self._s(g) - s_u) * jnp.exp(-duration / self.ion_loss_time))
+            h = duration / self.substeps
             decay = jnp.exp(-h / self.ion_loss_time)
 
             def substep(_, g):
@@ -512,6 +695,9 @@ class ECRAMDevice(AbstractDevice):
 
             return jax.lax.fori_loop(0, self.substeps, substep, g)
 
+        if fast:
+            g = jnp.where((state.stuck == 0) & (duration != 0), run(g0), g0)
+            return eqx.tree_at(lambda s: s.conductance, state, g)
         g = jax.lax.cond(jnp.all(duration == 0), lambda g: g, run, g0)
         g = jnp.where(state.stuck == 0, g, g0)
         return eqx.tree_at(lambda s: s.conductance, state, g)
