@@ -45,18 +45,36 @@ def _pow(x, exponent):
 #: Gauss–Legendre nodes and weights on [0, 1] (4 points): the voltage-pulse quadrature.
 _GL_NODES = tuple(float(v) for v in (np.polynomial.legendre.leggauss(4)[0] + 1.0) / 2.0)
 _GL_WEIGHTS = tuple(float(v) for v in np.polynomial.legendre.leggauss(4)[1] / 2.0)
+#: The same nodes in pairs ``(u, 1 − u)`` (``u < 1/2``) with their common weight: the pair's
+#: terms share one exponential (``e^((1−u)ξ) = e^ξ/e^(uξ)``) and one division.
+_GL_PAIRS = tuple((_GL_NODES[i], _GL_WEIGHTS[i]) for i in range(len(_GL_NODES)) if _GL_NODES[i] < 0.5)
+assert len(_GL_PAIRS) == 2 and all(abs(n + _GL_NODES[-1 - i] - 1.0) < 1e-12 for i, (n, _) in enumerate(_GL_PAIRS))
+
+
+def _gl_mean(xi, z0, e_xi):
+    """``∫_0^1 e^(uξ)/(z0 − uξ) du`` by the 4-point Gauss–Legendre rule (``e_xi = e^ξ``,
+    known to the caller): two exponentials and two divisions instead of four of each."""
+    total = jnp.zeros_like(xi)
+    for node, weight in _GL_PAIRS:
+        p = jnp.exp(node * xi)
+        near = z0 - node * xi             # z0 − uξ
+        far = z0 - (1.0 - node) * xi      # z0 − (1 − u)ξ
+        total = total + weight * (p * p * far + e_xi * near) / (p * near * far)
+    return total
+
+
 #: The whole-train voltage-pulse solution is used where a train covers at most this part of
 #: the way to its target in ``ln s`` (far from it; the quadrature's error is then below
 #: ~1e-6 of the change); closer cells take the step-by-step flow.
 _FAR = 0.5
-#: Newton iterations of the whole-train voltage-pulse solution.
-_NEWTON_ITERATIONS = 2
+#: Halley iterations of the whole-train voltage-pulse solution (from a midpoint estimate).
+_HALLEY_ITERATIONS = 1
 #: ``evolve``'s substeps per cell: one per ``_NU_STEP`` of ``ν = rate·duration/s`` (the
 #: flow's stiffness ``|f'(s)|·duration``), at most ``substeps``: the exponential-midpoint
 #: error is ≈ 0.1·(ν/n)² of the change, so below 3e-5 of it.
 _NU_STEP = 0.01
 #: The flow's third-order Taylor series in time (:func:`_taylor_change`) is used where its
-#: next term, ``ν³·(1 + |a|)²/24``, is below ``_TAYLOR_TOL`` of the change.
+#: next term, at most ``ν³·(1 + 4|a| + 2a²)/24`` of the change, is below ``_TAYLOR_TOL``.
 _TAYLOR_TOL = 1e-7
 
 
@@ -64,13 +82,15 @@ def _taylor_change(nu, a):
     """Relative change ``σ = s1/s0 − 1`` of the flow ``ds/dt = r·ln(s*/s)`` over ``T`` to third
     order in ``ν = r·T/s0`` (``a = ln(s*/s0)``): ``σ = ν·a·(1 − ν/2 + ν²·(1 + a)/6)``, from
     the second and third time derivatives ``−r·f/s`` and ``r·f·(r + f)/s²`` (``f = r·a``);
-    the next term is of order ``ν³·(1 + |a|)²/24`` of the change (:func:`_taylor_ok`)."""
+    the next term is ``−ν⁴·a·(1 + 4a + 2a²)/24``, so at most ``ν³·(1 + 4|a| + 2a²)/24`` of
+    the change (:func:`_taylor_ok`)."""
     return nu * a * (1.0 - 0.5 * nu + nu * nu * (1.0 + a) / 6.0)
 
 
 def _taylor_ok(nu, a, tol=_TAYLOR_TOL):
     """Where :func:`_taylor_change` is accurate to ``tol`` of the change."""
-    return nu * nu * nu * (1.0 + jnp.abs(a)) ** 2 <= 24.0 * tol
+    abs_a = jnp.abs(a)
+    return nu * nu * nu * (1.0 + abs_a * (4.0 + 2.0 * abs_a)) <= 24.0 * tol
 
 
 def _check_positive_or_inf(name: str, value) -> None:
@@ -227,6 +247,9 @@ class ECRAMDevice(AbstractDevice):
         ocp_offset_std: device-to-device standard deviation of the OCP offset [V].
         substeps: exponential-midpoint substeps per ``evolve`` call and per voltage-pulse
             update (static).
+        integrator: ``"fast"`` (default: closed forms and whole-train solutions, evaluated
+            block by block on large arrays; README "Speed at array scale") or
+            ``"reference"`` (the step-by-step integration) (static).
     """
 
     g_min: float
@@ -486,7 +509,8 @@ class ECRAMDevice(AbstractDevice):
         g_star = jnp.exp(log_target) if g_target is None else g_target
         return jnp.clip(self._g(s), jnp.maximum(jnp.minimum(g, g_star), g_floor), jnp.maximum(g, g_star))
 
-    def _voltage_train(self, g, log_target, rate, amount, g_floor, *, depression: bool, quick: bool = False):
+    def _voltage_train(self, g, log_target, rate, amount, g_floor, *, depression: bool, quick: bool = False,
+                       g_target=None):
         """The flow of :meth:`_relax` (``ds/dτ = rate·ln(s*/s)``) for ``amount`` [s] as one
         whole-train solution, for cells far from their target (voltage pulses: the target is
         ``G_eq·10^(±V_p/S)``, decades away).
@@ -494,14 +518,20 @@ class ECRAMDevice(AbstractDevice):
         With ``s = s0·e^ξ`` and ``z0 = ln(s*/s0)`` the flow's time to reach ξ is exact,
         ``rate·amount/s0 = ∫_0^ξ e^t/(z0 − t) dt``; the integral is evaluated by 4-point
         Gauss–Legendre (smooth while ``|ξ| ≤ |z0|/2``: error below 1e-4 of the change at that
-        limit, far less below it) and solved for ``σ = e^ξ − 1`` by Newton from the one-step
-        estimate ``σ = rate·amount·z0/s0`` (the equation is convex in σ and the start lies on
-        its far side, so the iterates converge monotonically; 2 iterations reach the
-        quadrature's accuracy).  A depression (static ``depression``) that empties the channel
-        to ``g_floor`` within the train is found by the same quadrature at the floor (and one
-        that stops short of it starts its Newton iterations there).  Where the third-order
-        Taylor series in time is accurate to 1e-7 of the change (:func:`_taylor_ok`; 1e-4 with
-        ``quick``: a single pulse's step for the noise law) it replaces the solve.
+        limit, far less below it) and solved for ``σ = e^ξ − 1`` by one Halley step
+        (:data:`_HALLEY_ITERATIONS`) from the explicit-midpoint estimate of
+        ``dσ/dν = z0 − ln(1 + σ)`` (``ν = rate·τ/s0``), ``σ = ν·(z0 − ln(1 + ν·z0/2))``.  In
+        σ the equation ``F(σ) = ξ·I(ξ) − ν = 0`` has ``F' = 1/(z0 − ξ)`` and
+        ``F''/F' = 1/((z0 − ξ)(1 + σ))`` in closed form, so the Halley step costs what a
+        Newton step does (one ``log1p``, the quadrature's two exponentials); from that start it
+        is as accurate as, or more than, the two Newton steps from the one-step estimate it
+        replaced (tests/test_ecram_speed.py: within 2e-6 of the exact σ for ``|ξ| ≤ 2``,
+        ``|z0| ≥ 8``, the presets' range).  A depression (static ``depression``) that empties
+        the channel to ``g_floor`` within the train is found by the same quadrature at the
+        floor (and one that stops short of it starts no lower than the floor).  Where the
+        third-order Taylor series in time is accurate to 1e-7 of the change
+        (:func:`_taylor_ok`; 1e-4 with ``quick``: a single pulse's step for the noise law) it
+        replaces the solve.
 
         Returns ``(g, far)``: the conductance and where the solution applies (``|ξ| ≤ |z0|/2``
         or the floor reached); elsewhere the caller takes :meth:`_relax`.
@@ -511,50 +541,54 @@ class ECRAMDevice(AbstractDevice):
         z0 = q * (log_target - log_g)
         s0 = self._s(g)
         b = rate * amount / s0
-        g_star = jnp.exp(log_target)
+        g_star = jnp.exp(log_target) if g_target is None else g_target
         sigma0 = b * z0
         floored = jnp.zeros(g.shape, bool)
+        lower = None
         if depression and not quick:
             # a depression that reaches the undoped floor within the train: the time to the
             # floor.  Only cells whose one-step estimate (which overshoots) passes the floor
             # can reach it; when there are none the test is skipped.
             xi_floor = q * (jnp.log(g_floor) - log_g)
+            floor_sigma = jnp.expm1(xi_floor)
 
-            def floor_test(sigma0):
-                to_floor = jnp.zeros_like(xi_floor)
-                for node, weight in zip(_GL_NODES, _GL_WEIGHTS):
-                    t = node * xi_floor
-                    to_floor = to_floor + weight * jnp.exp(t) / (z0 - t)
+            def floor_test():
+                to_floor = _gl_mean(xi_floor, z0, 1.0 + floor_sigma)
                 floor_far = (z0 < 0) & (jnp.abs(xi_floor) <= _FAR * jnp.abs(z0))
-                # a depression that stops above the floor starts from there when that is closer
-                return (floor_far & (b >= xi_floor * to_floor),
-                        jnp.where(floor_far, jnp.maximum(sigma0, jnp.expm1(xi_floor)), sigma0))
+                # a depression that stops above the floor ends above it: a bound for the start
+                return floor_far & (b >= xi_floor * to_floor), jnp.where(floor_far, floor_sigma, -jnp.inf)
 
-            passes = sigma0 <= jnp.expm1(xi_floor)
-            floored, sigma0 = jax.lax.cond(jnp.any(passes), floor_test, lambda s0: (floored, s0), sigma0)
+            passes = sigma0 <= floor_sigma
+            floored, lower = jax.lax.cond(jnp.any(passes), floor_test,
+                                          lambda: (floored, jnp.full_like(sigma0, -jnp.inf)))
 
-        def newton():
-            sigma = sigma0
-            for _ in range(_NEWTON_ITERATIONS):
-                xi = jnp.log1p(jnp.maximum(sigma, -0.999))
-                integral = jnp.zeros_like(xi)
-                for node, weight in zip(_GL_NODES, _GL_WEIGHTS):
-                    t = node * xi
-                    integral = integral + weight * jnp.exp(t) / (z0 - t)
-                sigma = sigma - (xi * integral - b) * (z0 - xi)
+        def solve():
+            # the explicit midpoint (RK2) estimate of dσ/dν = z0 − ln(1 + σ), then Halley
+            sigma = b * (z0 - jnp.log1p(jnp.maximum(0.5 * sigma0, -0.999)))
+            if lower is not None:
+                sigma = jnp.maximum(sigma, lower)
+            for _ in range(_HALLEY_ITERATIONS):
+                clamped = jnp.maximum(sigma, -0.999)
+                xi = jnp.log1p(clamped)
+                integral = _gl_mean(xi, z0, 1.0 + clamped)
+                # F(σ) = ξ·I(ξ) − b, F' = 1/(z0 − ξ), F''/F' = 1/((z0 − ξ)(1 + σ))
+                step = (xi * integral - b) * (z0 - xi)
+                sigma = sigma - step / (1.0 - 0.5 * step / ((z0 - xi) * (1.0 + clamped)))
             return sigma
 
         # short trains (single pulses) by the Taylor series in time
         taylor = _taylor_ok(b, z0, 1e-4 if quick else _TAYLOR_TOL)
         sigma_t = _taylor_change(b, z0)
-        sigma = jax.lax.cond(jnp.all(taylor), lambda: sigma_t, lambda: jnp.where(taylor, sigma_t, newton()))
+        sigma = jax.lax.cond(jnp.all(taylor), lambda: sigma_t, lambda: jnp.where(taylor, sigma_t, solve()))
         sigma = jnp.maximum(sigma, -0.999)
         g_new = jnp.where(floored, g_floor, g * _pow(1.0 + sigma, 1.0 / q))   # G ∝ s^(1/q)
         g_new = jnp.clip(g_new, jnp.maximum(jnp.minimum(g, g_star), g_floor), jnp.maximum(g, g_star))
         if quick:
             # a single pulse's step: accepted wherever it lands (bounded as above)
             return g_new, jnp.ones(g.shape, bool)
-        far = jnp.isfinite(sigma) & (jnp.abs(jnp.log1p(sigma)) <= _FAR * jnp.abs(z0))
+        # |ln(1 + σ)| ≤ _FAR·|z0| as bounds on σ (an exponential instead of a logarithm)
+        bound = jnp.exp(_FAR * jnp.abs(z0))
+        far = jnp.isfinite(sigma) & (sigma <= bound - 1.0) & ((1.0 + sigma) * bound >= 1.0)
         return g_new, far | floored
 
     def _pulse_det(self, g, state, n, *, potentiate: bool, quick: bool = False):
@@ -584,7 +618,10 @@ class ECRAMDevice(AbstractDevice):
         amount = n * self.pulse_width
         if self.integrator == "reference":
             return self._relax(g, log_target, rate, amount, g_floor), None
-        return self._voltage_train(g, log_target, rate, amount, g_floor, depression=not potentiate, quick=quick)
+        # exp(log_target) with one scalar exponential (inf or 0 where beyond the float range)
+        g_target = state.g_eq * jnp.exp(jnp.asarray(sign * self.pulse_voltage * _LN10 / self.ocp_slope, g.dtype))
+        return self._voltage_train(g, log_target, rate, amount, g_floor, depression=not potentiate, quick=quick,
+                                   g_target=g_target)
 
     def _windowed(self, g_new, g_old, state):
         lo = jnp.minimum(state.g_min, g_old)
@@ -626,6 +663,25 @@ class ECRAMDevice(AbstractDevice):
 
     def _apply_impl(self, state, up, down, key):
         g0 = state.conductance
+        noisy = self.variability.has_step_noise
+        if self.integrator == "reference" or not _blockable((state, up, down), g0.shape):
+            z = fast_random.normal(key, g0.shape, g0.dtype) if noisy else None
+            return eqx.tree_at(lambda s: s.conductance, state, self._apply_cells(state, up, down, z))
+        # block by block (the intermediates stay in the cache); each block draws its own
+        # elements of the whole array's draw (the same numbers)
+        index = jax.lax.iota(jnp.uint32, g0.size).reshape(g0.shape)
+
+        def cells(st, up, down, index):
+            z = _normal_at(key, index, g0.dtype) if noisy else None
+            return self._apply_cells(st, up, down, z)
+
+        g = _by_blocks(cells, state, up, down, index)
+        return eqx.tree_at(lambda s: s.conductance, state, g)
+
+    def _apply_cells(self, state, up, down, z):
+        """The new conductance of :meth:`_apply_counts`, ``z`` the standard normal draw per
+        cell (None without step noise)."""
+        g0 = state.conductance
         raw_up, ok_up = self._pulse_det_checked(g0, state, up, potentiate=True)
         g_up = jnp.where(up > 0, self._windowed(raw_up, g0, state), g0)
         raw_down, ok_down = self._pulse_det_checked(g_up, state, down, potentiate=False)
@@ -635,7 +691,7 @@ class ECRAMDevice(AbstractDevice):
             v_up, _ = self._train_noise(g0, g_up, up, jnp.abs(raw_up - g_up), state, potentiate=True)
             v_dn, rn_dn = self._train_noise(g_up, g_det, down, jnp.abs(raw_down - g_det), state, potentiate=False)
             std = jnp.sqrt(v_up * jnp.where(down > 0, rn_dn * rn_dn, 1.0) + v_dn)
-            g = self._windowed(g_det + std * fast_random.normal(key, g0.shape, g0.dtype), g0, state)
+            g = self._windowed(g_det + std * z, g0, state)
         g = hold_stuck(g, g0, state.stuck)
         if ok_up is not None:
             # voltage pulses: cells that come near their target (never for the presets) take
@@ -643,8 +699,8 @@ class ECRAMDevice(AbstractDevice):
             ok = ok_up & ok_down
             reference = dataclasses.replace(self, integrator="reference")
             g = jax.lax.cond(jnp.all(ok), lambda: g, lambda: jnp.where(
-                ok, g, reference._apply_impl(state, up, down, key).conductance))
-        return eqx.tree_at(lambda s: s.conductance, state, g)
+                ok, g, reference._apply_cells(state, up, down, z)))
+        return g
 
     def _evolve(self, state: ECRAMState, duration: Array) -> ECRAMState:
         """Rest for ``duration`` [s] (scalar or broadcastable to the array): OCP-driven
@@ -664,6 +720,18 @@ class ECRAMDevice(AbstractDevice):
         return self.rest_condition == "open-circuit" and is_concrete(self.leak_ratio) and self.leak_ratio == 0
 
     def _evolve_impl(self, state, duration):
+        g0 = state.conductance
+        if self.integrator == "reference" or not _blockable(state, g0.shape):
+            return eqx.tree_at(lambda s: s.conductance, state, self._evolve_cells(state, duration))
+        # block by block, as the update
+        if jnp.ndim(duration) == 0:
+            g = _by_blocks(lambda st: self._evolve_cells(st, duration), state)
+        else:
+            g = _by_blocks(self._evolve_cells, state, jnp.broadcast_to(duration, g0.shape))
+        return eqx.tree_at(lambda s: s.conductance, state, g)
+
+    def _evolve_cells(self, state, duration):
+        """The new conductance of :meth:`_evolve`."""
         g0 = state.conductance
         duration = jnp.broadcast_to(duration, g0.shape)
         rate = self.sensitivity * 0.5 * (state.scale_up + state.scale_down) * self.ocp_slope \
@@ -696,11 +764,9 @@ class ECRAMDevice(AbstractDevice):
             return jax.lax.fori_loop(0, self.substeps, substep, g)
 
         if fast:
-            g = jnp.where((state.stuck == 0) & (duration != 0), run(g0), g0)
-            return eqx.tree_at(lambda s: s.conductance, state, g)
+            return jnp.where((state.stuck == 0) & (duration != 0), run(g0), g0)
         g = jax.lax.cond(jnp.all(duration == 0), lambda g: g, run, g0)
-        g = jnp.where(state.stuck == 0, g, g0)
-        return eqx.tree_at(lambda s: s.conductance, state, g)
+        return jnp.where(state.stuck == 0, g, g0)
 
     def gate_voltage(self, state: ECRAMState) -> "GateVoltage":
         """Gate voltage [V] during a potentiation (``up``) and a depression (``down``) pulse
@@ -728,6 +794,48 @@ class ECRAMDevice(AbstractDevice):
         v, i = self.gate_voltage(state), self.gate_current(state)
         e = lambda vv, ii: jnp.abs(ii) * self.pulse_width * jnp.abs(vv) + self.dynamic_energy  # noqa: E731
         return PulseEnergy(e(v.up, i.up), e(v.down, i.down))
+
+
+#: Cells per block of the fast integrator's update and ``evolve`` on large arrays: every
+#: per-cell operation runs block by block (``jax.lax.map``), so that the intermediate arrays
+#: stay in the CPU's cache (per cell the same values as on the whole array).
+BLOCK_CELLS = 16384
+
+
+def _blockable(cells, shape) -> bool:
+    """True when every leaf of the pytree ``cells`` has ``shape`` and there is more than one
+    block of cells."""
+    size = math.prod(shape)
+    return size > BLOCK_CELLS and all(tuple(jnp.shape(a)) == tuple(shape) for a in jax.tree_util.tree_leaves(cells))
+
+
+def _by_blocks(fn, *cells, block: int | None = None):
+    """``fn(*cells)`` (an array of the cells' shape ``S``) for pytrees ``cells`` whose every
+    leaf has shape ``S``, evaluated over blocks of ``block`` cells with ``jax.lax.map`` (the
+    last one padded with copies of the last cell).  ``fn`` must act cell by cell, apart from
+    reductions that only choose how to compute (``lax.cond`` on "all cells …")."""
+    block = BLOCK_CELLS if block is None else block
+    leaves, treedef = jax.tree_util.tree_flatten(cells)
+    shape = leaves[0].shape
+    size = leaves[0].size
+    n_blocks = -(-size // block)
+    pad = n_blocks * block - size
+
+    def split(a):
+        a = a.reshape(-1)
+        if pad:
+            a = jnp.pad(a, (0, pad), mode="edge")
+        return a.reshape(n_blocks, block)
+
+    blocked = jax.tree_util.tree_unflatten(treedef, [split(a) for a in leaves])
+    out = jax.lax.map(lambda args: fn(*args), blocked)
+    return out.reshape(-1)[:size].reshape(shape)
+
+
+def _normal_at(key, index, dtype):
+    """Elements ``index`` (flat numbers, uint32) of ``fast_random.normal(key, shape, dtype)``."""
+    u = ((fast_random.random_bits_at(key, index) >> 9).astype(dtype) + 0.5) * (1.0 / 8388608.0)
+    return jnp.sqrt(jnp.asarray(2.0, dtype)) * jax.lax.erf_inv(2.0 * u - 1.0)
 
 
 @eqx.filter_jit
