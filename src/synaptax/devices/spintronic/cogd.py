@@ -63,6 +63,15 @@ per-cell conductance window and stuck faults come from the shared
 :class:`~synaptax.devices.core.variability.Variability` sampler.  The factories and presets
 are in :mod:`synaptax.devices.spintronic.presets`.
 
+Storage [implementation]: with ``integrator="fast"`` (opt-in, for large arrays) a state keeps two seed
+words per cell instead of the ``N_r`` barrier deviates and regenerates the deviates where they
+are used (:func:`barrier_deviates`), so that an update or :meth:`CoGdDevice.evolve` of a large
+array does not copy them (81 instead of 329 bytes per cell at ``N_r = 64``); the law of the
+barriers and of the switching is the same as with ``integrator="reference"``, which keeps the
+deviates themselves and the original update bit for bit and stays the default, so that every
+published Co/Gd number (validation targets, training tables) reproduces to the byte
+(``spintronic/README.md``, "Speed at array scale").
+
 Vocabulary: the *reduced magnetisation* ``m = mean_i s_i`` ∈ [−1, 1] is dimensionless
 (:attr:`CoGdState.reduced_magnetisation`); it is not the magneto-ionic family's
 ``magnetisation``, which is in emu cm⁻³.
@@ -77,7 +86,7 @@ import dataclasses
 import functools
 import math
 import statistics
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import equinox as eqx
 import jax
@@ -156,6 +165,67 @@ def _first(mask, *values) -> tuple[float, ...]:
     return tuple(float(a.ravel()[i]) for a in arrays[1:])
 
 
+#: Seed words per cell of the compact barrier layout (:attr:`CoGdState.barrier_z`).
+SEED_WORDS = 2
+_SEED_RANGE = 1 << 24  # seed words are whole numbers below 2**24: exact in float32
+_GOLDEN = 0x9E3779B9
+
+
+def _compact_layout(n_regions: int, dtype) -> bool:
+    """Whether a fast-integrator state of ``n_regions`` regions and float ``dtype`` stores its
+    barriers compactly (two seed words instead of ``N_r`` deviates)."""
+    return n_regions > SEED_WORDS and jnp.finfo(dtype).nmant >= 23
+
+
+def barrier_deviates(barrier_z: ArrayLike, n_regions: int) -> Array:
+    """The standard-normal barrier deviates ``z_i``, shape ``S + (n_regions,)``, of
+    :attr:`CoGdState.barrier_z` in either layout: explicit deviates (last axis
+    ``n_regions``) are returned as they are; compact seed words (last axis
+    :data:`SEED_WORDS`, ``n_regions > 2``) are expanded.
+
+    Expansion: region ``j``'s deviate is the Box–Muller cosine ``√(−2 ln u₁)·cos(2πu₂ − π)``
+    of ``u₁`` (23 bits, in (0, 1)) and ``u₂`` (24 bits) hashed from the cell's two seed
+    words and the numbers ``2j`` and ``2j + 1`` (the hash of :mod:`synaptax._random`):
+    independent N(0, 1), ``|z| < 5.8``.  Jitted (also when called eagerly, so that eager and
+    jitted callers round the polynomial alike); the dtype is the seed words'."""
+    barrier_z = jnp.asarray(barrier_z)
+    if barrier_z.shape[-1] == n_regions:
+        return barrier_z
+    if barrier_z.shape[-1] != SEED_WORDS or n_regions <= SEED_WORDS:
+        raise ValueError(f"barrier_z must have a last axis of n_regions = {n_regions} (deviates) or "
+                         f"{SEED_WORDS} (seed words, n_regions > {SEED_WORDS}), got shape {barrier_z.shape}")
+    return _expand_seeds(barrier_z, n_regions)
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _expand_seeds(seeds: Array, n: int) -> Array:
+    # one Box–Muller cosine per region (no pairing: sharing a pair between two regions needs
+    # a reshape inside the update's fused loop, which XLA's CPU backend does not vectorise)
+    dtype = seeds.dtype
+    w = seeds.astype(jnp.uint32)
+    w0, w1 = w[..., 0:1], w[..., 1:2]  # S + (1,)
+    j = jax.lax.iota(jnp.uint32, n)
+    mix = fast_random._mix  # noqa: SLF001  (the repository's own hash)
+    h1 = mix(mix((2 * j) * jnp.uint32(_GOLDEN) + w0) ^ w1)
+    h2 = mix(mix((2 * j + 1) * jnp.uint32(_GOLDEN) + w0) ^ w1)
+    u1 = ((h1 >> 9).astype(dtype) + 0.5) * (1.0 / 8388608.0)
+    u2 = ((h2 >> 8).astype(dtype) + 0.5) * (1.0 / 16777216.0)
+    radius = jnp.sqrt(-2.0 * jnp.log(u1))
+    angle = (2.0 * math.pi) * u2 - math.pi  # (−π, π)
+    if dtype == jnp.float32:  # as synaptax._random's Box–Muller: cos(a) = sin(π/2 − |a|)
+        return radius * fast_random._sin_half_period(0.5 * math.pi - jnp.abs(angle))  # noqa: SLF001
+    return radius * jnp.cos(angle)
+
+
+def _switch_probability(x: Array) -> Array:
+    """``1 − exp(−x)`` for ``x ≥ 0`` without ``expm1`` (which XLA's CPU backend does not
+    vectorise in the update's fused loop): four Taylor terms below ``x = 1/32`` (relative
+    error < 1e-8), ``1 − exp(−x)`` above (absolute error ≲ 2⁻²⁵); both under the 2⁻²⁴
+    resolution of the uniform it is compared with."""
+    small = x * (1.0 - 0.5 * x * (1.0 - x * (1.0 / 3.0) * (1.0 - 0.25 * x)))
+    return jnp.where(x < 0.03125, small, 1.0 - jnp.exp(-x))
+
+
 class _InitStreams(NamedTuple):
     """The family's independent random streams of :meth:`CoGdDevice.init`, split once from
     the family key (the contract's second stream)."""
@@ -174,8 +244,17 @@ class CoGdState(AbstractDeviceState):
 
     Attributes:
         spins: int8 region magnetisations ``s_i = ±1``, shape ``S + (N_r,)``.
-        barrier_z: standard-normal deviate of each region's barrier (device-to-device and
-            within-device variation, fixed at :meth:`CoGdDevice.init`), shape ``S + (N_r,)``.
+        barrier_z: the regions' barrier deviates (device-to-device and within-device
+            variation, fixed at :meth:`CoGdDevice.init`) in one of two layouts, told apart
+            by the last axis: *explicit*, shape ``S + (N_r,)``, the standard-normal deviate
+            ``z_i`` of each region (``integrator="reference"``, and whatever a caller puts
+            there); or *compact*, shape ``S + (2,)`` (``integrator="fast"`` with
+            ``N_r > 2`` and a float dtype of ≥ 24 significant bits): two whole numbers in
+            ``[0, 2²⁴)`` per cell, stored exactly in the float dtype, from which the cell's
+            ``N_r`` standard-normal deviates are regenerated on every use (a hash and a
+            Box–Muller transform, :func:`barrier_deviates`).  Either way the deviates are
+            independent N(0, 1); broadcasting one cell's row over the array (``eqx.tree_at``)
+            gives every cell the same regions in both layouts.
         g_min: this cell's conductance when fully RESET [S], shape ``S``.
         g_max: this cell's conductance when fully SET [S], shape ``S``.
         stuck: int8 fault code per cell: 0 working, 1 stuck RESET (at ``g_min``), 2 stuck SET
@@ -183,7 +262,7 @@ class CoGdState(AbstractDeviceState):
     """
 
     spins: Int8[Array, "*S N_r"]
-    barrier_z: Float[Array, "*S N_r"]
+    barrier_z: Float[Array, "*S K"]
     g_min: Float[Array, "*S"]
     g_max: Float[Array, "*S"]
     stuck: Int8[Array, "*S"]
@@ -247,6 +326,14 @@ class CoGdDevice(AbstractDevice):
             ``stuck_min``/``stuck_max`` (cells stuck fully RESET/SET) and ``read_noise``.  A
             subclass with more spreads (a ``StepVariability``) is refused: this family's
             step and cycle-to-cycle spread come from the nucleation physics.
+        integrator: ``"reference"`` (default) or ``"fast"`` (static): how the barrier
+            deviates are stored, not what they are.  ``"fast"`` keeps two seed words per
+            cell (:attr:`CoGdState.barrier_z`'s compact layout, 81 instead of 329 bytes per
+            cell at ``N_r = 64``) and regenerates the ``N_r`` deviates where they are used,
+            so that an update or :meth:`evolve` of a large array does not copy 256 bytes of
+            deviates per cell; ``"reference"`` stores the deviates themselves (the original
+            layout and random stream).  Both draw independent N(0, 1) deviates and switch
+            regions by the same law; either integrator accepts a state of either layout.
     """
 
     n_regions: int = eqx.field(static=True, default=256)
@@ -267,9 +354,12 @@ class CoGdDevice(AbstractDevice):
     g_min: float = 1e-6
     g_max: float = 10e-6
     variability: Variability = Variability()
+    integrator: Literal["fast", "reference"] = eqx.field(static=True, default="reference")
 
     def __check_init__(self):
         check_int("n_regions", self.n_regions, minimum=1)
+        if self.integrator not in ("fast", "reference"):
+            raise ValueError(f"integrator must be 'fast' or 'reference', got {self.integrator!r}")
         check_positive("h_k", self.h_k)
         check_finite("h_x", self.h_x)
         if is_concrete((self.h_x, self.h_k)):
@@ -377,7 +467,12 @@ class CoGdDevice(AbstractDevice):
     def retention_time(self, state: CoGdState) -> Float[Array, "*S"]:
         """Thermal lifetime ``τ0·exp(min_i Δ_i)`` [s] of each cell's weakest region at zero
         current (how long the model's no-relaxation assumption holds), shape ``S``."""
-        return self.attempt_time * jnp.exp(jnp.min(self.barriers(state.barrier_z), axis=-1))
+        return self.attempt_time * jnp.exp(jnp.min(self.barriers(self.deviates(state)), axis=-1))
+
+    def deviates(self, state: CoGdState) -> Float[Array, "*S N_r"]:
+        """The standard-normal barrier deviates ``z_i`` of every region, shape ``S + (N_r,)``,
+        whichever layout ``state.barrier_z`` has (:func:`barrier_deviates`)."""
+        return barrier_deviates(state.barrier_z, self.n_regions)
 
     # ------------------------------------------------------------------ contract
     @property
@@ -410,7 +505,10 @@ class CoGdDevice(AbstractDevice):
         n = self.n_regions
         dtype = cells.g_min.dtype
         streams = _InitStreams.split(key)
-        z = jax.random.normal(streams.barrier, shape + (n,), dtype)
+        if self.integrator == "fast" and _compact_layout(n, dtype):
+            z = jax.random.randint(streams.barrier, shape + (SEED_WORDS,), 0, _SEED_RANGE).astype(dtype)
+        else:
+            z = jax.random.normal(streams.barrier, shape + (n,), dtype)
         if conductance is None:
             spins = -jnp.ones(shape + (n,), jnp.int8)
         else:
@@ -431,14 +529,21 @@ class CoGdDevice(AbstractDevice):
         Both trains have the same amplitude, so one rate ``λ_i`` per region serves both; the
         exact outcome of "SET train, then RESET train" needs one uniform per region: a RESET
         region ends SET with ``P_up·(1 − P_down)``, a SET region ends RESET with ``P_down``
-        (``P = 1 − exp(−count·λ_i)``).  Stuck cells do not move."""
+        (``P = 1 − exp(−count·λ_i)``).  Stuck cells do not move.  The fast integrator expands
+        compact barrier seeds inside the same fused loop and evaluates ``P`` without ``expm1``
+        (:func:`_switch_probability`: equal to float32 rounding); the reference integrator is
+        the original computation."""
         spins = state.spins
         dtype = state.barrier_z.dtype
         up = up.astype(dtype)[..., None]
         down = down.astype(dtype)[..., None]
-        rate = jnp.exp(self._log_rate(self.barriers(state.barrier_z), self.set_current, self.pulse_width, 1.0))
-        p_up = -jnp.expm1(-up * rate)
-        p_down = -jnp.expm1(-down * rate)
+        rate = jnp.exp(self._log_rate(self.barriers(self.deviates(state)), self.set_current, self.pulse_width, 1.0))
+        if self.integrator == "reference":
+            p_up = -jnp.expm1(-up * rate)
+            p_down = -jnp.expm1(-down * rate)
+        else:
+            p_up = _switch_probability(up * rate)
+            p_down = _switch_probability(down * rate)
         u = fast_random.uniform(key, spins.shape, dtype)
         to_set = (spins < 0) & (u < p_up * (1.0 - p_down))
         to_reset = (spins > 0) & (u < p_down)
@@ -476,8 +581,10 @@ class CoGdDevice(AbstractDevice):
         count = jnp.broadcast_to(jnp.asarray(count, dtype), cell_shape)
         t_p = jnp.broadcast_to(jnp.asarray(self.pulse_width if pulse_width is None else pulse_width, dtype), cell_shape)
         target = jnp.sign(current * self.h_x).astype(jnp.int8)
-        log_rate = self._log_rate(self.barriers(state.barrier_z), current[..., None], t_p[..., None], count[..., None])
-        p = -jnp.expm1(-jnp.exp(log_rate))
+        log_rate = self._log_rate(self.barriers(self.deviates(state)), current[..., None], t_p[..., None],
+                                  count[..., None])
+        rate = jnp.exp(log_rate)
+        p = -jnp.expm1(-rate) if self.integrator == "reference" else _switch_probability(rate)
         u = fast_random.uniform(key, spins.shape, dtype)
         free = ((target != 0) & (state.stuck == 0))[..., None]
         flip = free & (spins != target[..., None]) & (u < p)
@@ -524,7 +631,10 @@ class CoGdDevice(AbstractDevice):
             s = self.apply_current(s, i, key=k, pulse_width=pulse_width)
             return s, self.hall_resistance(s)
 
-        return jax.lax.scan(step, state, (currents, keys))
+        # the deviates are expanded once for the whole sequence, the layout restored after it
+        explicit = eqx.tree_at(lambda s: s.barrier_z, state, self.deviates(state))
+        final, r_hall = jax.lax.scan(step, explicit, (currents, keys))
+        return eqx.tree_at(lambda s: s.barrier_z, final, state.barrier_z), r_hall
 
     def demagnetise(self, state: CoGdState, *, key: PRNGKeyArray, start: ArrayLike | None = None,
                     decrement: float | None = None, steps: int = 200) -> CoGdState:
@@ -631,5 +741,5 @@ def _invert(f_of, fraction, lo, hi, xp, points: int = 512):
     return xp.where(rising, lo + (hi - lo) * (fraction - f_lo) / xp.where(rising, f_hi - f_lo, 1.0), hi)
 
 
-__all__ = ["ALOX_HK_OE", "ALOX_THICKNESS", "CoGdDevice", "CoGdState", "OE", "SOT_EFFICIENCY", "anisotropy_field",
-           "normal_quantiles"]
+__all__ = ["ALOX_HK_OE", "ALOX_THICKNESS", "SEED_WORDS", "CoGdDevice", "CoGdState", "OE", "SOT_EFFICIENCY",
+           "anisotropy_field", "barrier_deviates", "normal_quantiles"]
