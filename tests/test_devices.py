@@ -182,6 +182,13 @@ def _check_monotonic(name, n, x0):
         duration = np.ceil(max(n) * train.burst) * train.period + train.rest
         g0 = np.asarray(device.evolve(state, duration).conductance)
         tol = 1e-9 * (g_hi - g_lo)
+        if device.integrator == "fast":
+            # the whole-train integrator takes a cell without pulses through the train's
+            # time in a few long steps, evolve in its own: they differ by the integrator's
+            # error at zero count, up to FAST_MAX_COUNT pulses (magnetoionic/README.md,
+            # "Speed at array scale": at most 0.25 nominal steps, tests/test_family_speed.py);
+            # longer trains run the step-by-step integration
+            tol = max(tol, 0.25 * device.nominal_step)
     assert np.all(g_up >= g0 - tol), (g0[g_up < g0 - tol], g_up[g_up < g0 - tol])
     assert np.all(g_down <= g0 + tol), (g0[g_down > g0 + tol], g_down[g_down > g0 + tol])
 

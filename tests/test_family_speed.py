@@ -20,7 +20,7 @@ import pytest
 
 from synaptax.devices import PulseCounts, get_preset
 from synaptax.devices.core.variability import StepVariability
-from synaptax.devices.magnetoionic.model import MagnetoIonicVariability, _injection_exposure
+from synaptax.devices.magnetoionic.model import FAST_MAX_COUNT, MagnetoIonicVariability, _injection_exposure
 
 COUNTS = np.array([0, 1, 2, 3, 5, 8, 13, 21, 31, 47, 64], float)
 _apply = eqx.filter_jit(lambda d, s, n, k: d.apply_pulses(s, n, key=k))
@@ -70,6 +70,28 @@ def test_magnetoionic_whole_train_integrator_stays_near_the_step_by_step_one(nam
     np.testing.assert_allclose(np.asarray(same.conductance), np.asarray(state.conductance), rtol=1e-12)
     # the nominal step is the fast path's own single-pulse change, close to the reference's
     assert fast.nominal_step == pytest.approx(ref.nominal_step, rel=0.05)
+
+
+@pytest.mark.parametrize("name", ["con-25nm", "cofen-high-m"])
+def test_magnetoionic_counts_beyond_the_stated_range_take_the_reference(name):
+    """A count above FAST_MAX_COUNT anywhere in the update runs the step-by-step integration
+    for the whole array (the whole-train error is only stated up to it): equal to the
+    reference to roundoff; at FAST_MAX_COUNT the whole-train path runs and differs."""
+    fast = eqx.tree_at(lambda d: d.variability, get_preset(name), MagnetoIonicVariability())
+    ref = dataclasses.replace(fast, integrator="reference")
+    lo, hi = fast.conductance_range
+    g0 = jnp.asarray(np.linspace(lo + 0.1 * (hi - lo), lo + 0.9 * (hi - lo), 6))
+    state = ref.init(g0.shape, key=jax.random.key(0), conductance=g0)
+    for top, same in ((FAST_MAX_COUNT + 1, True), (FAST_MAX_COUNT, False)):
+        up = jnp.asarray([0.0, 1.0, 7.0, 30.0, float(top), 3.0])
+        down = jnp.asarray([2.0, 0.0, 5.0, 1.0, 0.0, float(top)])
+        counts = PulseCounts(up, down)
+        g_ref = np.asarray(_apply(ref, state, counts, jax.random.key(1)).conductance)
+        g_fast = np.asarray(_apply(fast, state, counts, jax.random.key(1)).conductance)
+        if same:
+            np.testing.assert_allclose(g_fast, g_ref, rtol=1e-12)
+        else:
+            assert np.max(np.abs(g_fast - g_ref)) > 1e-6 * fast.nominal_step
 
 
 def test_injection_exposure_solves_the_michaelis_menten_step():
