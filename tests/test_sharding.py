@@ -258,3 +258,24 @@ def test_cli_bad_mesh_exits_without_traceback():
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == ("synaptax: error: mesh: unknown axis 'cols' in 'cols=2'; "
                                                     "axes: data, tiles")
+
+
+def test_importing_the_package_leaves_the_backend_unstarted():
+    """``synaptax train --mesh`` / ``sweep`` set XLA's host-device count after importing the
+    CLI (``apply_host_devices``): that works only if no import starts JAX's backend (a
+    module-level default instance once did, through a check that computed in JAX)."""
+    code = textwrap.dedent("""
+        import os
+        import synaptax.cli, synaptax.devices, synaptax.training.loop, synaptax.studies  # noqa: F401
+        from synaptax._xla import apply_host_devices
+        os.environ["SYNAPTAX_HOST_DEVICES"] = "3"
+        print(apply_host_devices(cpus=4))
+        import jax
+        print(jax.device_count())
+    """)
+    env = {k: v for k, v in os.environ.items() if k not in ("JAX_NUM_CPU_DEVICES", "SYNAPTAX_HOST_DEVICES")}
+    env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false"
+    env["JAX_PLATFORMS"] = "cpu"
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["3", "3"], done.stdout
