@@ -9,6 +9,10 @@ device state of ``size × size`` cells (default 1024²):
 * ``evolve``: a jitted ``evolve(state, 1.0)`` (one second with no pulse);
 * ``bytes/cell``: the sum of the state's leaves' ``nbytes`` over the number of cells.
 
+A name ``preset:integrator`` (e.g. ``cogd:fast``) times a preset with another ``integrator``;
+every preset runs with its default, and the default run adds ``cogd:fast`` (Co/Gd's opt-in
+array-scale layout).
+
 Times are CPU seconds (``time.process_time``: the machine may be shared; pin the process to
 one core with ``taskset -c 1`` for single-core numbers), the median of ``--repeats`` runs
 after one compiling run.  The table gives each time's ratio to ``reram-sb``'s update.
@@ -60,7 +64,12 @@ def measure(name: str, size: int, repeats: int) -> dict:
     from synaptax.devices.core.contract import PulseCounts
     from synaptax.devices.registry import get_preset
 
-    device = get_preset(name)
+    preset, _, integrator = name.partition(":")
+    device = get_preset(preset)
+    if integrator:  # "cogd:fast": a preset with another integrator
+        import dataclasses
+
+        device = dataclasses.replace(device, integrator=integrator)
     shape = (size, size)
     k_init, k_up, k_down, k_pulse = jax.random.split(jax.random.key(0), 4)
     state = device.init(shape, key=k_init)
@@ -118,8 +127,8 @@ def main(argv=None) -> int:
 
     from synaptax.devices.registry import PRESETS
 
-    names = list(PRESETS) if not args.presets else list(args.presets)
-    unknown = [n for n in names if n not in PRESETS]
+    names = list(PRESETS) + ["cogd:fast"] if not args.presets else list(args.presets)
+    unknown = [n for n in names if n.partition(":")[0] not in PRESETS]
     if unknown:
         parser.error(f"unknown presets: {', '.join(unknown)}")
     if REFERENCE not in names:
