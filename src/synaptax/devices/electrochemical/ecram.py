@@ -22,6 +22,7 @@ from jaxtyping import Array, ArrayLike, PRNGKeyArray
 
 from ..._checks import check_finite, check_less, check_nonnegative, check_positive, is_concrete
 from ... import _random as fast_random
+from ..core.blocks import by_blocks
 from ..core.contract import AbstractDevice, AbstractDeviceState, PulseEnergy, hold_stuck
 from ..core.variability import CellSample, StepVariability, geometric_contraction, step_noise_variance
 
@@ -809,27 +810,9 @@ def _blockable(cells, shape) -> bool:
     return size > BLOCK_CELLS and all(tuple(jnp.shape(a)) == tuple(shape) for a in jax.tree_util.tree_leaves(cells))
 
 
-def _by_blocks(fn, *cells, block: int | None = None):
-    """``fn(*cells)`` (an array of the cells' shape ``S``) for pytrees ``cells`` whose every
-    leaf has shape ``S``, evaluated over blocks of ``block`` cells with ``jax.lax.map`` (the
-    last one padded with copies of the last cell).  ``fn`` must act cell by cell, apart from
-    reductions that only choose how to compute (``lax.cond`` on "all cells …")."""
-    block = BLOCK_CELLS if block is None else block
-    leaves, treedef = jax.tree_util.tree_flatten(cells)
-    shape = leaves[0].shape
-    size = leaves[0].size
-    n_blocks = -(-size // block)
-    pad = n_blocks * block - size
-
-    def split(a):
-        a = a.reshape(-1)
-        if pad:
-            a = jnp.pad(a, (0, pad), mode="edge")
-        return a.reshape(n_blocks, block)
-
-    blocked = jax.tree_util.tree_unflatten(treedef, [split(a) for a in leaves])
-    out = jax.lax.map(lambda args: fn(*args), blocked)
-    return out.reshape(-1)[:size].reshape(shape)
+def _by_blocks(fn, *cells):
+    """``fn(*cells)`` over blocks of :data:`BLOCK_CELLS` cells (:func:`~synaptax.devices.core.blocks.by_blocks`)."""
+    return by_blocks(fn, *cells, block=BLOCK_CELLS)
 
 
 def _normal_at(key, index, dtype):

@@ -70,6 +70,7 @@ from jaxtyping import Array, ArrayLike, Float, Int8, PRNGKeyArray
 
 from ..._checks import check_finite, check_nonnegative, check_positive, check_probability, is_concrete
 from ... import _random as fast_random
+from ..core.blocks import by_blocks
 from ..core.contract import STUCK_MAX, STUCK_MIN, AbstractDevice, AbstractDeviceState, PulseEnergy, check_duration
 from ..core.readout import AbstractTransducer, LinearTransducer
 from ..core.variability import CellSample, Variability, check_spreads
@@ -1124,28 +1125,10 @@ def _train_length(n, dtype):
 BLOCK_CELLS = 16384
 
 
-def _by_blocks(fn, *cells, block: int = BLOCK_CELLS):
-    """``fn(*cells)`` for pytrees ``cells`` whose every leaf has one shape ``S`` (states,
-    per-cell arrays), evaluated over blocks of ``block`` cells with ``jax.lax.map``; returns
-    ``fn``'s pytree of leaves of shape ``S``.  An array of at most ``block`` cells is one
-    call.  ``fn`` must act cell by cell (no reduction over cells)."""
-    leaves, treedef = jax.tree_util.tree_flatten(cells)
-    shape = leaves[0].shape
-    size = leaves[0].size
-    if size <= block:
-        return fn(*cells)
-    n_blocks = -(-size // block)
-    pad = n_blocks * block - size
-
-    def split(a):
-        a = a.reshape(-1)
-        if pad:
-            a = jnp.pad(a, (0, pad), mode="edge")
-        return a.reshape(n_blocks, block)
-
-    blocked = jax.tree_util.tree_unflatten(treedef, [split(a) for a in leaves])
-    out = jax.lax.map(lambda args: fn(*args), blocked)
-    return jax.tree_util.tree_map(lambda a: a.reshape(-1)[:size].reshape(shape), out)
+def _by_blocks(fn, *cells):
+    """``fn(*cells)`` over blocks of :data:`BLOCK_CELLS` cells (:func:`~synaptax.devices.core.blocks.by_blocks`;
+    ``fn`` acts cell by cell)."""
+    return by_blocks(fn, *cells, block=BLOCK_CELLS)
 
 
 def _static_drive(drive):
