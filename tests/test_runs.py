@@ -500,9 +500,12 @@ def kill_and_resume(run_dir: Path, *, kills: int, seed: int, epochs: int = 6, ti
 @pytest.mark.slow
 def test_sigkill_at_random_moments_never_loses_finished_epochs(tmp_path):
     """Three kills here; ``benchmarks/kill_resume.py`` runs twenty."""
-    # the straight run in a process of its own too (the test process runs float64)
-    subprocess.run(train_command(tmp_path / "straight", 300), check=True, capture_output=True, timeout=300)
-    records = kill_and_resume(tmp_path / "run", kills=3, seed=0, epochs=300)
+    # the straight run in a process of its own too (the test process runs float64).  1000
+    # epochs (about 10 s after compilation on an idle 2-core VM, 10 ms each) outlast the
+    # largest delay of a kill during training (3 s): with 300 a fast idle machine finished the
+    # run before the second kill
+    subprocess.run(train_command(tmp_path / "straight", 1000), check=True, capture_output=True, timeout=300)
+    records = kill_and_resume(tmp_path / "run", kills=3, seed=0, epochs=1000)
     assert sum(r["returncode"] == -signal.SIGKILL for r in records) >= 2, records
     rep, straight = (json.loads((tmp_path / d / "report.json").read_text()) for d in ("run", "straight"))
     assert rep["history"] == straight["history"]  # resumed after the kills: bit for bit the straight run
